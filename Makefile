@@ -1,0 +1,30 @@
+# make run: create .venv, install, run the first experiment on its embedded stand-in data.
+# make test: the fast suite on eight fake CPU devices. make test-all: also the slow checks.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
+
+RUN_EXPERIMENT ?= imagenet_vgg_f:synthetic
+RUN_WORKDIR ?= runs/$(subst :,_,$(RUN_EXPERIMENT))
+
+.PHONY: run test test-all clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	XLA_FLAGS= $(PY) -m launch.run --experiment=$(RUN_EXPERIMENT) --workdir=$(RUN_WORKDIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,96 @@
+"""Orbax checkpoints of the train state together with the data-iterator state.
+
+A step directory holds `state` (the task's train state, any pytree) and `data` (one
+JSON file per process with its grain iterator state), so a resumed run reads exactly
+the batches it would have read. Orbax writes each step to a temporary directory and
+renames it only when complete, so a killed save leaves no half-written step behind.
+"""
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+
+
+class DataStateHandler(ocp.CheckpointHandler):
+  """Saves a JSON-able iterator state per process (`process_I-of-N.json`)."""
+
+  def _file(self, directory):
+    return epath.Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+
+  def save(self, directory, args):
+    self._file(directory).write_text(json.dumps(args.state))
+
+  def restore(self, directory, args=None):
+    path = self._file(directory)
+    if not path.exists():
+      raise FileNotFoundError(f"no data-iterator state for this process at {path} "
+                              "(was the checkpoint written with another process count?)")
+    return json.loads(path.read_text())
+
+  def metadata(self, directory):
+    return None
+
+  def finalize(self, directory):
+    pass
+
+  def close(self):
+    pass
+
+
+@ocp.args.register_with_handler(DataStateHandler, for_save=True)
+@dataclasses.dataclass
+class DataStateSave(ocp.args.CheckpointArgs):
+  state: Any
+
+
+@ocp.args.register_with_handler(DataStateHandler, for_restore=True)
+@dataclasses.dataclass
+class DataStateRestore(ocp.args.CheckpointArgs):
+  pass
+
+
+class Checkpointer:
+  """Keeps the last `keep` checkpoints of a run under `WORKDIR/checkpoints`."""
+
+  def __init__(self, workdir: str, keep: int = 3):
+    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.manager = ocp.CheckpointManager(
+        self.directory, item_names=("state", "data"),
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+  def latest_step(self):
+    return self.manager.latest_step()
+
+  def save(self, step: int, state, data_state) -> None:
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=DataStateSave(data_state)), force=True)
+
+  def restore(self, step: int, abstract_state):
+    """Restores into `abstract_state`'s shapes, dtypes and shardings (any mesh)."""
+    out = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), data=DataStateRestore()))
+    return out.state, out.data
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.close()
+
+
+def load_params(path: str) -> dict:
+  """The raw state tree of a checkpoint (a workdir, its `checkpoints/` or a step dir),
+  as host arrays, for `init_from`: parameters only, nothing of the optimizer is used."""
+  path = epath.Path(path)
+  for candidate in (path / "checkpoints", path):
+    if candidate.is_dir() and (candidate / "state").is_dir():
+      return ocp.StandardCheckpointer().restore(candidate / "state")
+    if candidate.is_dir():
+      steps = ocp.utils.checkpoint_steps(candidate)
+      if steps:
+        return ocp.StandardCheckpointer().restore(candidate / str(max(steps)) / "state")
+  raise FileNotFoundError(f"--config.init_from='{path}' holds no checkpoint")

@@ -1,0 +1,77 @@
+"""Entry point of the zoo.
+
+  python -m launch.run --experiment=NAME[:ARG] --workdir=DIR [--config.a.b=VALUE ...]
+  python -m launch.run --list
+
+Multi-host: pass --coordinator_address/--num_processes/--process_id (or set
+JAX_COORDINATOR_ADDRESS, or run under a cluster jax.distributed detects).
+"""
+import os
+import sys
+
+from absl import app, flags, logging
+
+flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
+flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+flags.DEFINE_bool("list", False, "List every experiment and variant, then exit.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
+flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
+FLAGS = flags.FLAGS
+
+
+def _split_overrides(argv):
+  """absl does not know `--config.*`; they are parsed (and type-checked) by launch.config."""
+  overrides = [a for a in argv[1:] if a.startswith("--config.")]
+  FLAGS([a for a in argv if not a.startswith("--config.")])
+  return overrides
+
+
+class _QuietLibraries:
+  """Keeps orbax's and grain's per-save INFO chatter out of the run's log."""
+
+  def filter(self, record):
+    return record.levelno >= 30 or not any(
+        part in record.pathname for part in ("/orbax/", "/grain/", "/etils/"))
+
+
+def _fail(message: str):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def main(overrides):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  from launch import config as config_lib  # after flag parsing: keeps --help fast
+  if FLAGS.list:
+    print(config_lib.list_experiments())
+    return
+  if not FLAGS.experiment:
+    _fail("--experiment=NAME[:ARG] is required (see --list)")
+  try:
+    config = config_lib.resolve(FLAGS.experiment, overrides)
+  except config_lib.ConfigError as e:
+    _fail(str(e))
+  if not FLAGS.workdir:
+    _fail("--workdir=DIR is required")
+
+  import jax
+  if FLAGS.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  if jax.process_index() != 0:
+    logging.set_verbosity(logging.WARNING)
+  logging.info("jax %s on %d %s device(s), %d process(es)", jax.__version__,
+               jax.device_count(), jax.default_backend(), jax.process_count())
+
+  from launch import train
+  try:
+    results = train.run(config, FLAGS.workdir)
+  except (train.NonFiniteLossError, FileNotFoundError, ValueError) as e:
+    _fail(str(e))
+  if "preempted" not in results:
+    summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}
+    logging.info("results: %s", summary)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_split_overrides)

@@ -1,0 +1,261 @@
+"""The one training loop, generic over tasks (`zoo.tasks.<config.task>.Task`).
+
+Data parallel with `jax.jit` over a `Mesh` with one `data` axis spanning every device
+of every process: batches are sharded along `data`, the train state is replicated.
+The step is compiled once and donates the old state. Per-step randomness is
+`fold_in(key, step)`, so a resumed run is bitwise the run that was never stopped.
+"""
+import collections
+import importlib
+import json
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from launch import checkpoint
+from launch.writers import MetricWriter
+from zoo.data import pipeline
+
+
+class NonFiniteLossError(RuntimeError):
+  """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks between steps."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def _prefetch_to_device(iterator, to_device, size: int):
+  """Yields (iterator state after the batch, device batch), `size` batches ahead."""
+  queue = collections.deque()
+
+  def enqueue():
+    batch = next(iterator)
+    queue.append((iterator.get_state(), to_device(batch)))
+
+  for _ in range(max(1, size)):
+    enqueue()
+  while True:
+    yield queue.popleft()
+    enqueue()
+
+
+def _merge_pretrained(state, pretrained: dict):
+  """Copies `params` and `model_state` leaves of matching path and shape from a
+  checkpoint (fine-tuning); returns (state, number copied, paths left at init)."""
+  copied, skipped = 0, []
+
+  def pick(path, leaf):
+    nonlocal copied
+    node = pretrained
+    for key in path:
+      name = getattr(key, "key", getattr(key, "name", None))
+      if not isinstance(node, dict) or name not in node:
+        skipped.append(jax.tree_util.keystr(path))
+        return leaf
+      node = node[name]
+    if np.shape(node) != leaf.shape:
+      skipped.append(jax.tree_util.keystr(path))
+      return leaf
+    copied += 1
+    return jax.device_put(np.asarray(node, leaf.dtype), leaf.sharding)
+
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, x: pick((jax.tree_util.DictKey("params"),) + p, x), state.params)
+  model_state = jax.tree_util.tree_map_with_path(
+      lambda p, x: pick((jax.tree_util.DictKey("model_state"),) + p, x), state.model_state)
+  state = state.replace(params=params, model_state=model_state)
+  if getattr(state, "ema_params", None) is not None:
+    state = state.replace(ema_params=params)
+  return state, copied, skipped
+
+
+def _build_evaluators(config, task, to_device):
+  evaluators = {}
+  for name, eval_config in config.evals.items():
+    module = importlib.import_module(f"zoo.evaluators.{eval_config.type}")
+    evaluators[name] = module.Evaluator(
+        eval_config, config=config, predict_fn=task.predict_fn, to_device=to_device,
+        process_index=jax.process_index(), process_count=jax.process_count())
+  return evaluators
+
+
+def _run_evaluators(evaluators, state, workdir):
+  results = {}
+  for name, evaluator in evaluators.items():
+    for key, value in evaluator.run(state, workdir).items():
+      results[f"{name}/{key}"] = value
+  return results
+
+
+def run(config, workdir: str) -> dict:
+  """Trains (or, with total_steps=0, only evaluates) `config` in `workdir`.
+
+  Returns the final results (also written to `workdir/results.json`); returns
+  {'preempted': step} after a SIGTERM, having saved a checkpoint.
+  """
+  start_time = time.time()
+  preemption = _Preemption()  # first: a SIGTERM during start-up also saves and exits 0
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  if is_main:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+  devices = jax.devices()
+  mesh = Mesh(np.asarray(devices), ("data",))
+  replicated, data_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+  for name in ("batch_size", "eval_batch_size"):
+    if config[name] % len(devices):
+      raise ValueError(f"--config.{name}={config[name]} is not divisible by the "
+                       f"{len(devices)} devices of the mesh")
+  process_count = jax.process_count()
+  local_batch = config.batch_size // process_count
+
+  def to_device(batch):
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(data_sharding, np.asarray(x)), batch)
+
+  data_module = pipeline.data_module(config.data)
+  num_train = pipeline.num_records(config.data, config.data.train_split)
+  steps_per_epoch = max(1, num_train // config.batch_size)
+  total_steps = (config.total_steps if config.total_steps is not None
+                 else int(round(config.num_epochs * steps_per_epoch)))
+  logging.info("data: %s%s; %d train records, %d steps/epoch, %d steps",
+               data_module.DESCRIPTION, " [STAND-IN DATA]" if data_module.STAND_IN else "",
+               num_train, steps_per_epoch, total_steps)
+
+  task_module = importlib.import_module(f"zoo.tasks.{config.task}")
+  task = task_module.Task(config, data=data_module, steps_per_epoch=steps_per_epoch,
+                          total_steps=total_steps)
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+
+  abstract_state = jax.eval_shape(task.init, init_rng)
+  state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  train_iter = pipeline.train_iterator(
+      config.data, seed=config.seed, local_batch_size=local_batch,
+      process_index=jax.process_index(), process_count=process_count)
+
+  start_step = ckpt.latest_step()
+  if start_step is not None:
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract_state, state_sharding)
+    state, data_state = ckpt.restore(start_step, target)
+    train_iter.set_state(data_state)
+    logging.info("resumed from the checkpoint of step %d in %s", start_step, ckpt.directory)
+  else:
+    start_step = 0
+    state = jax.jit(task.init, out_shardings=state_sharding)(init_rng)
+    if config.init_from:
+      state, copied, skipped = _merge_pretrained(state, checkpoint.load_params(config.init_from))
+      logging.info("init_from %s: %d arrays loaded, %d left at init: %s",
+                   config.init_from, copied, len(skipped), ", ".join(skipped[:10]))
+      if not copied:
+        raise ValueError(f"--config.init_from='{config.init_from}' matched no parameter")
+
+  traces = []
+
+  def step_fn(state, batch, rng):
+    traces.append(1)  # runs only while tracing: counts compilations
+    return task.train_step(state, batch, jax.random.fold_in(rng, state.step))
+
+  train_step = jax.jit(step_fn, in_shardings=(state_sharding, data_sharding, replicated),
+                       out_shardings=(state_sharding, replicated), donate_argnums=(0,))
+  writer = MetricWriter(workdir, enabled=is_main, resume_step=start_step)
+  evaluators = _build_evaluators(config, task, to_device)
+  batches = _prefetch_to_device(train_iter, to_device, config.data.prefetch_to_device)
+  progress = tqdm.tqdm(total=total_steps, initial=start_step, disable=not is_main,
+                       desc="train", unit="step", mininterval=2.0)
+  pending = []  # (step, device metrics) not yet checked on the host
+  data_state, step, last_log = None, start_step, (time.time(), start_step)
+  train_seconds, train_steps = 0.0, 0
+
+  def flush():
+    """Fetches pending metrics, stops on a non-finite loss, logs the newest."""
+    nonlocal pending, last_log, train_seconds, train_steps
+    if not pending:
+      return
+    fetched = jax.device_get(pending)
+    pending = []
+    for s, m in fetched:
+      if not np.isfinite(m["loss"]):
+        raise NonFiniteLossError(
+            f"loss is {m['loss']} at step {s}; stopped. The last good checkpoint "
+            f"(step {ckpt.latest_step()}) in {ckpt.directory} is kept.")
+    s, m = fetched[-1]
+    now = time.time()
+    seconds, steps = now - last_log[0], s - last_log[1]
+    train_seconds, train_steps = train_seconds + seconds, train_steps + steps
+    rate = steps / max(seconds, 1e-9)
+    record = {f"train/{k}": float(v) for k, v in m.items()}
+    record.update({"steps_per_s": rate,
+                   "examples_per_s_per_device": rate * config.batch_size / len(devices)})
+    writer.write(s, record)
+    progress.set_postfix(loss=f"{record['train/loss']:.4f}", steps_s=f"{rate:.2f}",
+                         ex_s_dev=f"{record['examples_per_s_per_device']:.1f}")
+    last_log = (now, s)
+
+  try:
+    while step < total_steps:
+      data_state, batch = next(batches)
+      state, metrics = train_step(state, batch, train_rng)
+      step += 1
+      progress.update(1)
+      pending.append((step, metrics))
+      save = step % config.checkpoint_every_steps == 0 or step == total_steps
+      evaluate = config.eval_every_steps and step % config.eval_every_steps == 0
+      if step % config.log_every_steps == 0 or save or evaluate or preemption.requested:
+        flush()
+      if save or preemption.requested:
+        ckpt.save(step, state, data_state)
+      if preemption.requested:
+        ckpt.wait()
+        logging.warning("SIGTERM: saved step %d in %s; exiting", step, ckpt.directory)
+        return {"preempted": step}
+      if evaluate and step < total_steps:
+        results = _run_evaluators(evaluators, state, workdir)
+        writer.write(step, results)
+        last_log = (time.time(), step)  # evaluation time is not training time
+    flush()
+    results = _run_evaluators(evaluators, state, workdir)
+    writer.write(step, results)
+  finally:
+    progress.close()
+    preemption.restore()
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
+
+  results.update({
+      "experiment": config.experiment,
+      "data": {"name": config.data.name, "description": data_module.DESCRIPTION,
+               "stand_in": bool(data_module.STAND_IN)},
+      "step": step, "devices": len(devices), "processes": process_count,
+      "train_steps_this_run": train_steps,
+      "train_steps_per_s": train_steps / train_seconds if train_seconds else None,
+      "train_step_compilations": len(traces),
+      "wall_time_s": time.time() - start_time,
+  })
+  if is_main:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=2, sort_keys=True)
+  return results

@@ -1,0 +1,41 @@
+"""Metric writers: `DIR/metrics.jsonl` (one JSON object per logged step) and TensorBoard
+event files (tensorboardX, no TensorFlow). Only process 0 writes."""
+import json
+import os
+
+from tensorboardX import SummaryWriter
+
+
+class MetricWriter:
+
+  def __init__(self, workdir: str, *, enabled: bool, resume_step: int = 0):
+    self.enabled = enabled
+    if not enabled:
+      return
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    self._drop_after(resume_step)  # a resumed run rewrites what came after its checkpoint
+    self.file = open(self.path, "a")
+    self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step or None)
+
+  def _drop_after(self, step: int):
+    if not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(self.path + ".tmp", "w") as f:
+      f.writelines(kept)
+    os.replace(self.path + ".tmp", self.path)
+
+  def write(self, step: int, metrics: dict):
+    if not self.enabled:
+      return
+    self.file.write(json.dumps({"step": int(step), **metrics}) + "\n")
+    self.file.flush()
+    for name, value in metrics.items():
+      if isinstance(value, (int, float)):
+        self.tb.add_scalar(name, value, step)
+
+  def close(self):
+    if self.enabled:
+      self.file.close()
+      self.tb.close()

@@ -1,0 +1,131 @@
+"""The loop end to end through `python -m launch.run`: results, resume after SIGKILL,
+SIGTERM, restore on another device count, evaluation only, init_from."""
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import launch
+
+SMOKE = "--experiment=imagenet_vgg_f:smoke"
+TIMING = ("steps_per_s", "examples_per_s_per_device", "wall_time_s", "train_steps_per_s",
+          "train_steps_this_run")
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
+
+
+def final_state(workdir, step):
+  return ocp.StandardCheckpointer().restore(os.path.join(workdir, "checkpoints", str(step), "state"))
+
+
+def assert_trees_equal(a, b):
+  flat_a = dict(_flatten(a))
+  flat_b = dict(_flatten(b))
+  assert flat_a.keys() == flat_b.keys()
+  for key in flat_a:
+    np.testing.assert_array_equal(flat_a[key], flat_b[key], err_msg=key)
+
+
+def _flatten(tree, prefix=""):
+  if isinstance(tree, dict):
+    for k, v in tree.items():
+      yield from _flatten(v, f"{prefix}/{k}")
+  elif isinstance(tree, (list, tuple)):
+    for i, v in enumerate(tree):
+      yield from _flatten(v, f"{prefix}/{i}")
+  elif tree is not None:
+    yield prefix, np.asarray(tree)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("smoke"))
+  launch(SMOKE, f"--workdir={workdir}")
+  return workdir
+
+
+def test_smoke_writes_results_and_compiles_once(smoke_run):
+  results = read_json(os.path.join(smoke_run, "results.json"))
+  assert results["step"] == 6 and results["devices"] == 8
+  assert results["train_step_compilations"] == 1  # no re-tracing after the first step
+  assert results["data"]["stand_in"] is True
+  assert results["val/num_examples"] == 64
+  assert 0.0 <= results["val/top1_accuracy"] <= results["val/top5_accuracy"] <= 1.0
+  assert np.isfinite(results["val/loss"])
+  config = read_json(os.path.join(smoke_run, "config.json"))
+  assert config["experiment"] == "imagenet_vgg_f:smoke" and config["batch_size"] == 16
+  metrics = read_metrics(smoke_run)
+  assert [m["step"] for m in metrics if "train/loss" in m] == [2, 4, 6]
+  assert os.listdir(os.path.join(smoke_run, "tensorboard"))
+
+
+def test_checkpoint_from_8_devices_restores_on_1_and_only_evaluates(smoke_run):
+  results = read_json(os.path.join(smoke_run, "results.json"))
+  launch(SMOKE, f"--workdir={smoke_run}", "--config.total_steps=0", devices=1)
+  again = read_json(os.path.join(smoke_run, "results.json"))
+  assert again["devices"] == 1 and again["step"] == 6 and again["train_steps_this_run"] == 0
+  assert again["val/top1_accuracy"] == results["val/top1_accuracy"]
+  assert again["val/loss"] == pytest.approx(results["val/loss"], rel=1e-5)
+
+
+def test_init_from_loads_parameters_into_a_fresh_workdir(smoke_run, tmp_path):
+  results = read_json(os.path.join(smoke_run, "results.json"))
+  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=0", f"--config.init_from={smoke_run}")
+  fresh = read_json(os.path.join(tmp_path, "results.json"))
+  assert fresh["val/top1_accuracy"] == results["val/top1_accuracy"]
+  assert fresh["val/loss"] == pytest.approx(results["val/loss"], rel=1e-5)
+
+
+def _wait_for_checkpoint(proc, workdir, step, timeout=300):
+  deadline = time.time() + timeout
+  target = os.path.join(workdir, "checkpoints", str(step))
+  while not os.path.isdir(target):
+    assert proc.poll() is None, f"run ended before step {step}:\n{proc.stdout.read()[-3000:]}"
+    assert time.time() < deadline
+    time.sleep(0.02)
+
+
+def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
+  args = (SMOKE, "--config.total_steps=24", "--config.checkpoint_every_steps=4")
+  straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+  launch(*args, f"--workdir={straight}")
+  proc = launch(*args, f"--workdir={killed}", wait=False)
+  _wait_for_checkpoint(proc, killed, 8)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(os.path.join(killed, "results.json"))  # it really died mid-run
+  launch(*args, f"--workdir={killed}")
+  assert_trees_equal(final_state(straight, 24), final_state(killed, 24))
+  assert read_metrics(straight) == read_metrics(killed)
+  a, b = (read_json(os.path.join(w, "results.json")) for w in (straight, killed))
+  assert {k: v for k, v in a.items() if k not in TIMING} == \
+      {k: v for k, v in b.items() if k not in TIMING}
+
+
+def test_sigterm_saves_exits_cleanly_and_resumes(tmp_path):
+  args = (SMOKE, "--config.total_steps=400", "--config.checkpoint_every_steps=1000",
+          f"--workdir={tmp_path}")
+  proc = launch(*args, wait=False)
+  deadline = time.time() + 300
+  metrics = os.path.join(tmp_path, "metrics.jsonl")
+  while not (os.path.exists(metrics) and os.path.getsize(metrics)):  # training has begun
+    assert proc.poll() is None and time.time() < deadline
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=120) == 0
+  steps = ocp.utils.checkpoint_steps(os.path.join(tmp_path, "checkpoints"))
+  assert len(steps) == 1 and 0 < steps[0] < 400
+  launch(*args[:-1], "--config.total_steps=" + str(steps[0] + 2), f"--workdir={tmp_path}")
+  assert read_json(os.path.join(tmp_path, "results.json"))["train_steps_this_run"] == 2

@@ -1,0 +1,64 @@
+"""grain pipelines shared by every experiment: a data module (`zoo.data.<name>`) gives a
+random-access `source(data_config, split)` and `preprocess(data_config, train)`; this
+module shards, shuffles, augments and batches them.
+
+Each process reads its own shard (`process_index::process_count`); the loop turns the
+per-process batches into global arrays.
+"""
+import importlib
+import math
+
+import grain
+import numpy as np
+
+
+def data_module(data_config):
+  return importlib.import_module(f"zoo.data.{data_config.name}")
+
+
+def train_iterator(data_config, *, seed: int, local_batch_size: int,
+                   process_index: int = 0, process_count: int = 1):
+  """An endless, checkpointable iterator of per-process training batches."""
+  module = data_module(data_config)
+  source = module.source(data_config, data_config.train_split)
+  if len(source) < process_count * local_batch_size:
+    raise ValueError(f"split '{data_config.train_split}' of data '{data_config.name}' has "
+                     f"{len(source)} records, fewer than one global batch")
+  ds = (grain.MapDataset.source(source)[process_index::process_count]
+        .seed(seed)
+        .shuffle()
+        .repeat()
+        .random_map(module.preprocess(data_config, train=True))
+        .batch(local_batch_size, drop_remainder=True))
+  options = grain.ReadOptions(num_threads=data_config.num_threads,
+                              prefetch_buffer_size=data_config.prefetch_batches)
+  return iter(ds.to_iter_dataset(options))
+
+
+def num_records(data_config, split: str) -> int:
+  return len(data_module(data_config).source(data_config, split))
+
+
+def eval_batches(data_config, split: str, *, local_batch_size: int,
+                 process_index: int = 0, process_count: int = 1):
+  """One pass over `split` in fixed-size batches with a 'mask' (1 real, 0 padding).
+
+  Every process yields the same number of batches, so collective steps line up.
+  """
+  module = data_module(data_config)
+  source = module.source(data_config, split)
+  shard = grain.MapDataset.source(source)[process_index::process_count]
+  shard = shard.random_map(module.preprocess(data_config, train=False), seed=0)
+  per_process = math.ceil(len(source) / process_count)
+  num_batches = math.ceil(per_process / local_batch_size)
+  it = iter(shard.to_iter_dataset(grain.ReadOptions(num_threads=data_config.num_threads)))
+  template = None
+  for _ in range(num_batches):
+    records = [r for _, r in zip(range(local_batch_size), it)]
+    template = template or records[0]
+    mask = np.zeros(local_batch_size, np.float32)
+    mask[:len(records)] = 1
+    records += [template] * (local_batch_size - len(records))
+    batch = {k: np.stack([r[k] for r in records]) for k in template}
+    batch["mask"] = mask
+    yield batch

@@ -1,0 +1,46 @@
+"""Top-1 / top-5 accuracy and mean cross-entropy over one pass of a split.
+
+Built from an entry of `config.evals` (`type='classification'`, `split`) and run on a
+task's `predict_fn`; counts are summed on the device, so nothing per-example
+crosses to the host.
+"""
+import jax
+import jax.numpy as jnp
+import optax
+
+from zoo.data import pipeline
+from zoo.tasks.classification import topk_correct
+
+
+class Evaluator:
+
+  def __init__(self, eval_config, *, config, predict_fn, to_device,
+               process_index=0, process_count=1):
+    self.eval_config, self.config = eval_config, config
+    self.to_device = to_device
+    self.process_index, self.process_count = process_index, process_count
+
+    def sums(state, batch):
+      logits = predict_fn(state, batch)["logits"].astype(jnp.float32)
+      labels, mask = batch["label"], batch["mask"]
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+      return {"top1": jnp.sum(topk_correct(logits, labels, 1) * mask),
+              "top5": jnp.sum(topk_correct(logits, labels, 5) * mask),
+              "loss": jnp.sum(loss * mask), "count": jnp.sum(mask)}
+
+    self._sums = jax.jit(sums)
+
+  def run(self, state, workdir=None) -> dict:
+    del workdir  # this evaluator writes no tables or pictures
+    total = None
+    for batch in pipeline.eval_batches(
+        self.config.data, self.eval_config.split,
+        local_batch_size=self.config.eval_batch_size // self.process_count,
+        process_index=self.process_index, process_count=self.process_count):
+      out = self._sums(state, self.to_device(batch))
+      total = out if total is None else jax.tree.map(jnp.add, total, out)
+    total = jax.device_get(total)
+    count = float(total["count"])
+    return {"top1_accuracy": float(total["top1"]) / count,
+            "top5_accuracy": float(total["top5"]) / count,
+            "loss": float(total["loss"]) / count, "num_examples": int(count)}

@@ -1,0 +1,383 @@
+"""2-D convolution whose gradients are matmuls on the CPU, and a `flax.linen` layer using it.
+
+Why: XLA's CPU backend computes a convolution's *filter* gradient as a convolution whose
+"kernel" is the output gradient (Ho x Wo spatial) and whose output is the tiny KH x KW
+filter; Eigen runs that shape far below its matmul speed. Measured for this zoo (float32,
+batch 32, 56x56, 2 CPU cores): a 3x3 64->64 conv takes ~100 ms forward and ~104-132 ms for
+the input gradient but ~880-1,330 ms for the filter gradient; for a 1x1 64->256 conv the
+filter gradient takes ~1,090 ms while the same product as one matmul over the flattened
+batch takes 40 ms; a 3x3 filter gradient via im2col + one matmul took ~353 ms, and XLA's
+oneDNN flags made things slower. On a quieter run of the same machine XLA took ~210 ms
+(3x3) and ~210 ms (1x1), this module ~70 ms and ~20 ms (`python -m launch.bench_conv`).
+
+What: `conv2d` keeps XLA's forward convolution and replaces the backward pass through
+`jax.custom_vjp`:
+
+* filter gradient (`filter_grad`), always accumulated in float32:
+  - 1x1: one matmul, (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout).
+  - "split" (most KxK convs): the KW horizontal taps are gathered on the input side,
+    X[n,u,w,(j,c)] = xpad[n, u, w*sw + j*dw, c], the KH vertical taps on the gradient
+    side as row-shifted copies D[n,u,w,(i,o)] = dy[n, (u - i*dh)/sh, w, o] (zero where that
+    row does not exist), and one matmul X^T D of shape (KW*Cin, KH*Cout) yields all KH*KW
+    taps at once, with no wasted products. Copies are KW*Cin + KH*Cout values per position
+    instead of im2col's KH*KW*Cin, and the matmul's output is square-ish, which Eigen runs
+    ~2x faster than a tall-thin (Cin, Cout) product per tap. Strided rows are grouped by
+    residue (u mod sh) so that no zero rows are multiplied.
+  - "im2col" where it copies less (few input channels, e.g. the 3-channel stem):
+    patches (N*Ho*Wo, KH*KW*Cin)^T @ dy (N*Ho*Wo, Cout).
+  Both run over chunks of images in a `fori_loop` (~8 MiB of copies per chunk), which
+  measured 1.3-1.5x faster than one big product (cache reuse, no huge temporaries).
+  Measured alternatives (3x3 64->64 above, XLA = 1): nine per-tap matmuls over strided
+  slices 1.25x, per-tap with the flattened-offset trick 1.1x, im2col + one matmul 1.1-1.2x,
+  im2col in chunks 2.0x, split 2.0x, split in chunks 3.0x.
+* input gradient (`input_grad`): XLA's transposed convolution (as fast as the forward
+  pass) for stride 1; for strides > 1 it wastes (s^2 - 1)/s^2 of its work on the zeros
+  that it dilates the gradient with, so there the gradient is split into s_h*s_w stride-1
+  "sub-pixel" convolutions, one per output phase, each with only the taps that reach that
+  phase (3x3/2 128->128 at 56x56: 1.4x; 3x3/2 64->64 at 112x112: 1.6x).
+* small maps (< 64 output positions for a KxK filter) and thin strided inputs keep XLA's
+  own gradients, which measured as fast or faster there.
+
+`Conv` mirrors the part of `flax.linen.Conv` the zoo uses, with identical parameters
+('kernel' HWIO, 'bias'), so checkpoints are interchangeable; `matmul_grads=None` turns the
+matmul gradients on when the default backend is the CPU. Forward-mode differentiation
+(`jax.jvp`) is not defined through the custom VJP; use `matmul_grads=False` for that.
+"""
+import functools
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.dtypes import promote_dtype
+from jax import lax
+
+DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+
+# Dispatch thresholds, read at trace time (tests lower them to exercise every path on
+# small tensors). Values from launch/bench_conv.py-style sweeps on a 2-core CPU.
+MIN_FILTER_GRAD_ROWS = 6000  # KxK filter grads as matmuls from N*Ho*Wo >= this
+MIN_INPUT_GRAD_ROWS = 3000   # KxK input grads as matmuls from N*Ho*Wo >= this ...
+MIN_STRIDE1_DX_TAPS = 25     # ... if strided or KH*KW >= this (else XLA's is as fast)
+CHUNK_BYTES = 8 << 20        # temporaries per fori_loop step
+
+
+def _pair(v) -> tuple[int, int]:
+  if isinstance(v, int):
+    return (v, v)
+  v = tuple(int(a) for a in v)
+  if len(v) != 2:
+    raise ValueError(f"expected two spatial values, got {v}")
+  return v
+
+
+def resolve_padding(padding, in_hw, kernel_hw, strides, dilation):
+  """'SAME' / 'VALID' / int / [(lo, hi), (lo, hi)] -> ((lo, hi), (lo, hi)) of ints."""
+  if isinstance(padding, str):
+    if padding.upper() not in ("SAME", "VALID"):
+      raise ValueError(f"padding must be 'SAME', 'VALID', an int or pairs; got {padding!r}")
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel_hw, dilation)]
+    return tuple((int(lo), int(hi)) for lo, hi in
+                 lax.padtype_to_pads(in_hw, eff, strides, padding.upper()))
+  if isinstance(padding, (int, np.integer)):
+    return ((int(padding),) * 2,) * 2
+  padding = tuple(padding)
+  if len(padding) != 2:
+    raise ValueError(f"need padding for 2 spatial dims, got {padding}")
+  return tuple((int(p), int(p)) if isinstance(p, (int, np.integer)) else (int(p[0]), int(p[1]))
+               for p in padding)
+
+
+def _xla_conv(x, kernel, strides, pads, dilation):
+  return lax.conv_general_dilated(x, kernel, strides, pads, rhs_dilation=dilation,
+                                  dimension_numbers=DIMENSION_NUMBERS)
+
+
+def _pad_and_crop(x, kernel_hw, strides, pads, dilation, out_hw):
+  """The padded input, cut to the rows and columns that the convolution reads."""
+  (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+  (ph0, ph1), (pw0, pw1) = pads
+  xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (ph0, ph1, 0), (pw0, pw1, 0), (0, 0, 0)))
+  return xp[:, :(ho - 1) * sh + (kh - 1) * dh + 1, :(wo - 1) * sw + (kw - 1) * dw + 1]
+
+
+def _out_hw(x_shape, kernel_hw, strides, pads, dilation):
+  return tuple(max(0, (n + lo + hi - (k - 1) * d - 1) // s + 1) for n, k, s, d, (lo, hi)
+               in zip(x_shape[1:3], kernel_hw, strides, dilation, pads))
+
+
+def _conv_1x1(x, kernel, strides, pads):
+  """A 1x1 convolution as one matmul: 2-5x faster than XLA's convolution on the CPU."""
+  out_hw = _out_hw(x.shape, (1, 1), strides, pads, (1, 1))
+  xs = _pad_and_crop(x, (1, 1), strides, pads, (1, 1), out_hw)[:, ::strides[0], ::strides[1]]
+  return lax.dot_general(xs, kernel[0, 0], (((3,), (0,)), ((), ())))
+
+
+def _forward(x, kernel, strides, pads, dilation):
+  if kernel.shape[:2] == (1, 1):
+    return _conv_1x1(x, kernel, strides, pads)
+  return _xla_conv(x, kernel, strides, pads, dilation)
+
+
+def _contract_rows(a, b, dtype):
+  """a (L, P), b (L, Q) -> a^T b (P, Q), accumulated in `dtype`."""
+  return lax.dot_general(a.astype(dtype), b.astype(dtype), (((0,), (0,)), ((), ())),
+                         preferred_element_type=dtype)
+
+
+def _filter_grad_im2col(xp, dy, kernel_hw, strides, dilation, dtype):
+  (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+  _, ho, wo, cout = dy.shape
+  rows = (np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh)[:, None, :, None]
+  cols = (np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw)[None, :, None, :]
+  patches = xp[:, rows, cols, :]  # N, Ho, Wo, KH, KW, Cin: one gather fusion
+  g = _contract_rows(patches.reshape(-1, kh * kw * xp.shape[-1]), dy.reshape(-1, cout), dtype)
+  return g.reshape(kh, kw, xp.shape[-1], cout)
+
+
+def _filter_grad_split(xp, dy, kernel_hw, strides, dilation, dtype):
+  (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+  cin = xp.shape[-1]
+  _, ho, wo, cout = dy.shape
+  cols = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw  # Wo, KW
+  taps_out = [None] * kh
+  for r in range(sh):  # padded input rows u = r + sh*m meet only taps with i*dh = r mod sh
+    taps = [i for i in range(kh) if (i * dh) % sh == r]
+    if not taps:
+      continue
+    q = np.array([(i * dh - r) // sh for i in taps])  # dy row = m - q
+    spread = int(q.max() - q.min())
+    m = ho + spread
+    rows = r + sh * (np.arange(m) + q.min())
+    x_side = xp[:, rows[:, None, None], cols[None], :]  # N, M, Wo, KW, Cin
+    dyp = jnp.pad(dy, ((0, 0), (spread, spread), (0, 0), (0, 0)))  # zero rows off the map
+    shift = np.arange(m)[:, None] - (q - q.min())[None, :] + spread  # M, T
+    dy_side = jnp.moveaxis(dyp[:, shift], 2, 3)  # N, M, Wo, T, Cout
+    g = _contract_rows(x_side.reshape(-1, kw * cin),
+                       dy_side.reshape(-1, len(taps) * cout), dtype)
+    g = g.reshape(kw, cin, len(taps), cout).transpose(2, 0, 1, 3)
+    for t, i in enumerate(taps):
+      taps_out[i] = g[t]
+  return jnp.stack(taps_out)
+
+
+def _images_per_chunk(n, per_image_bytes, images_per_chunk):
+  """Images per loop step: about CHUNK_BYTES of temporaries, dividing the batch."""
+  if images_per_chunk is None:
+    # A multiple of the devices the batch may be sharded over, so that chunks stay sharded.
+    step = math.gcd(n, jax.device_count())
+    fits = max(1, CHUNK_BYTES // max(per_image_bytes, 1))
+    images_per_chunk = max([d for d in range(step, n + 1, step) if n % d == 0 and d <= fits],
+                           default=step)
+  nb = min(n, max(1, images_per_chunk))
+  while n % nb:
+    nb -= 1
+  return nb
+
+
+def filter_grad(x, dy, kernel_hw, strides, pads, dilation, *, method="auto",
+                images_per_chunk=None):
+  """d(conv)/d(kernel) as matmuls; float32 (or wider) result of shape (KH, KW, Cin, Cout).
+
+  method: 'auto', '1x1', 'split', 'im2col' or 'xla'. images_per_chunk: images per
+  fori_loop step (None: about CHUNK_BYTES of copies, a multiple of the device count).
+  """
+  kernel_hw, strides, dilation = _pair(kernel_hw), _pair(strides), _pair(dilation)
+  (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+  n, h, w, cin = x.shape
+  _, ho, wo, cout = dy.shape
+  dtype = jnp.promote_types(jnp.promote_types(x.dtype, dy.dtype), jnp.float32)
+  if method == "auto":
+    if kh * kw == 1:
+      method = "1x1"
+    elif n * ho * wo < MIN_FILTER_GRAD_ROWS:
+      method = "xla"
+    else:  # fewer copied values per output position wins
+      method = "split" if sh * kw * cin + kh * cout < kh * kw * cin + cout else "im2col"
+  if method == "xla":
+    kernel = jnp.zeros(kernel_hw + (cin, cout), dtype)
+    _, vjp = jax.vjp(lambda k: _xla_conv(x.astype(dtype), k, strides, pads, dilation), kernel)
+    return vjp(dy.astype(dtype))[0]
+  xp = _pad_and_crop(x, kernel_hw, strides, pads, dilation, (ho, wo))
+  if method == "1x1":
+    if kh * kw != 1:
+      raise ValueError("method '1x1' needs a 1x1 kernel")
+    xs = xp[:, ::sh, ::sw]  # a bitcast for stride 1
+    return _contract_rows(xs.reshape(-1, cin), dy.reshape(-1, cout), dtype).reshape(1, 1, cin, cout)
+  chunk_fn = {"split": _filter_grad_split, "im2col": _filter_grad_im2col}[method]
+  fn = lambda a, b: chunk_fn(a, b, kernel_hw, strides, dilation, dtype)
+  per_image = ho * wo * jnp.dtype(dtype).itemsize * (
+      sh * kw * cin + kh * cout if method == "split" else kh * kw * cin + cout)
+  nb = _images_per_chunk(n, per_image, images_per_chunk)
+  steps = n // nb
+  if steps == 1:
+    return fn(xp, dy)
+  # Chunk s holds images s, s+steps, ...: dim 0 keeps the batch's sharding.
+  xr = xp.reshape((nb, steps) + xp.shape[1:])
+  dr = dy.reshape((nb, steps) + dy.shape[1:])
+  def body(s, acc):
+    return acc + fn(lax.dynamic_index_in_dim(xr, s, 1, keepdims=False),
+                    lax.dynamic_index_in_dim(dr, s, 1, keepdims=False))
+  return lax.fori_loop(0, steps, body, jnp.zeros((kh, kw, cin, cout), dtype))
+
+
+def _input_grad_matmul(dy, kernel, x_shape, strides, pads, dilation):
+  """The transposed convolution as matmuls, one per phase of the padded rows (u mod sh)."""
+  n, h, w, cin = x_shape
+  _, ho, wo, cout = dy.shape
+  (kh, kw), (sh, sw), (dh, dw) = kernel.shape[:2], strides, dilation
+  (ph0, _), (pw0, _) = pads
+  m_lo = ph0 // sh  # padded rows u = sh*m + r, m in [m_lo, m_lo + m_count), cover the input
+  m_count = (ph0 + h - 1) // sh - m_lo + 1
+  zero = jnp.zeros((), dy.dtype)
+  phases = []
+  for r in range(sh):
+    taps = [i for i in range(kh) if (i * dh) % sh == r]  # the kernel rows that reach phase r
+    if not taps:
+      phases.append(jnp.zeros((n, m_count, w, cin), dy.dtype))
+      continue
+    q = np.array([(i * dh - r) // sh for i in taps])
+    rows = m_lo + np.arange(m_count)[:, None] - q[None, :]  # M, T: the dy row of each tap
+    lo, hi = max(0, -int(rows.min())), max(0, int(rows.max()) - (ho - 1))
+    dyp = lax.pad(dy, zero, ((0, 0, 0), (lo, hi, 0), (0, 0, 0), (0, 0, 0)))  # zero rows
+    dy_side = jnp.moveaxis(dyp[:, rows + lo], 2, 3)  # N, M, Wo, T, Cout
+    k_side = jnp.transpose(kernel[np.array(taps)], (0, 3, 1, 2))  # T, Cout, KW, Cin
+    t = lax.dot_general(dy_side.reshape(-1, len(taps) * cout),
+                        k_side.reshape(len(taps) * cout, kw * cin), (((1,), (0,)), ((), ())),
+                        preferred_element_type=dy.dtype).reshape(n, m_count, wo, kw, cin)
+    acc = None
+    for j in range(kw):  # col2im along W: column w*sw + j*dw of the padded input
+      first = j * dw - pw0
+      part = lax.pad(t[:, :, :, j], zero, ((0, 0, 0), (0, 0, 0),
+                                           (first, w - first - (wo - 1) * sw - 1, sw - 1),
+                                           (0, 0, 0)))
+      acc = part if acc is None else acc + part
+    phases.append(acc)
+  z = jnp.stack(phases, 2).reshape(n, m_count * sh, w, cin)  # interleave the phases
+  return z[:, ph0 - sh * m_lo:ph0 - sh * m_lo + h]
+
+
+def input_grad(dy, kernel, x_shape, strides, pads, dilation, *, method="auto",
+               images_per_chunk=None):
+  """d(conv)/d(x) in float32 (or wider): method 'auto', '1x1', 'matmul' or 'xla'."""
+  strides, dilation = _pair(strides), _pair(dilation)
+  dtype = jnp.promote_types(jnp.promote_types(dy.dtype, kernel.dtype), jnp.float32)
+  dy, kernel = dy.astype(dtype), kernel.astype(dtype)
+  n, h, w, cin = x_shape
+  (kh, kw), (sh, sw) = kernel.shape[:2], strides
+  _, ho, wo, cout = dy.shape
+  if method == "auto":
+    if kh * kw == 1:
+      method = "1x1"
+    elif n * ho * wo >= MIN_INPUT_GRAD_ROWS and (sh * sw > 1 or kh * kw >= MIN_STRIDE1_DX_TAPS):
+      method = "matmul"
+    else:
+      method = "xla"
+  if method == "xla":
+    _, vjp = jax.vjp(lambda a: _xla_conv(a, kernel, strides, pads, dilation),
+                     jnp.zeros(x_shape, dtype))
+    return vjp(dy)[0]
+  if method == "1x1":  # dy @ kernel^T, spread back to the strided positions it came from
+    if kh * kw != 1:
+      raise ValueError("method '1x1' needs a 1x1 kernel")
+    t = lax.dot_general(dy, kernel[0, 0], (((3,), (1,)), ((), ())))
+    (ph0, _), (pw0, _) = pads
+    return lax.pad(t, jnp.zeros((), dtype), (
+        (0, 0, 0), (-ph0, h + ph0 - (ho - 1) * sh - 1, sh - 1),
+        (-pw0, w + pw0 - (wo - 1) * sw - 1, sw - 1), (0, 0, 0)))
+  if method != "matmul":
+    raise ValueError(f"unknown input-gradient method {method!r}")
+  fn = lambda d, nb: _input_grad_matmul(d, kernel, (nb, h, w, cin), strides, pads, dilation)
+  per_image = ho * wo * (kh * cout + sh * kw * cin) * jnp.dtype(dtype).itemsize
+  nb = _images_per_chunk(n, per_image, images_per_chunk)
+  steps = n // nb
+  if steps == 1:
+    return fn(dy, n)
+  dr = dy.reshape((nb, steps) + dy.shape[1:])  # chunk s: images s, s+steps, ...
+  def body(s, out):
+    return lax.dynamic_update_index_in_dim(
+        out, fn(lax.dynamic_index_in_dim(dr, s, 1, keepdims=False), nb), s, 1)
+  out = lax.fori_loop(0, steps, body, jnp.zeros((nb, steps, h, w, cin), dtype))
+  return out.reshape(x_shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_matmul_grads(x, kernel, strides, pads, dilation):
+  return _forward(x, kernel, strides, pads, dilation)
+
+
+def _conv_fwd(x, kernel, strides, pads, dilation):
+  return _forward(x, kernel, strides, pads, dilation), (x, kernel)
+
+
+def _conv_bwd(strides, pads, dilation, residuals, dy):
+  x, kernel = residuals
+  dx = input_grad(dy, kernel, x.shape, strides, pads, dilation)
+  dk = filter_grad(x, dy, kernel.shape[:2], strides, pads, dilation)
+  return dx.astype(x.dtype), dk.astype(kernel.dtype)
+
+
+_conv_matmul_grads.defvjp(_conv_fwd, _conv_bwd)
+
+
+def conv2d(x, kernel, strides=(1, 1), padding="SAME", dilation=(1, 1), matmul_grads=True):
+  """NHWC x HWIO convolution (feature_group_count 1), like `lax.conv_general_dilated`.
+
+  With `matmul_grads` the forward pass is XLA's and the gradients are matmuls (see the
+  module docstring); without, it is exactly `lax.conv_general_dilated`.
+  """
+  strides, dilation = _pair(strides), _pair(dilation)
+  if x.ndim != 4 or kernel.ndim != 4:
+    raise ValueError(f"need NHWC input and HWIO kernel, got {x.shape} and {kernel.shape}")
+  if kernel.shape[2] != x.shape[3]:
+    raise ValueError(f"kernel has {kernel.shape[2]} input features, input has {x.shape[3]}")
+  if not matmul_grads:
+    pads = padding.upper() if isinstance(padding, str) else resolve_padding(
+        padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
+    return lax.conv_general_dilated(x, kernel, strides, pads, rhs_dilation=dilation,
+                                    dimension_numbers=DIMENSION_NUMBERS)
+  pads = resolve_padding(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
+  return _conv_matmul_grads(x, kernel, strides, pads, dilation)
+
+
+def default_matmul_grads() -> bool:
+  """'auto': matmul gradients where XLA's convolution gradients are slow, the CPU."""
+  return jax.default_backend() == "cpu"
+
+
+class Conv(nn.Module):
+  """`flax.linen.Conv` (2-D, ungrouped) with matmul gradients on the CPU.
+
+  Same parameters as `nn.Conv`: 'kernel' (KH, KW, Cin, features) and 'bias' (features,).
+  Inputs are NHWC; an unbatched HWC input or extra leading batch dims work as in flax.
+  """
+  features: int
+  kernel_size: Sequence[int]
+  strides: int | Sequence[int] = (1, 1)
+  padding: Any = "SAME"
+  kernel_dilation: int | Sequence[int] = (1, 1)
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros
+  matmul_grads: bool | None = None  # None: on the CPU only
+
+  @nn.compact
+  def __call__(self, inputs):
+    kernel_size = _pair(self.kernel_size)
+    batch_shape = inputs.shape[:-3]
+    x = inputs.reshape((-1,) + inputs.shape[-3:])  # flax accepts any number of batch dims
+    kernel = self.param("kernel", self.kernel_init,
+                        kernel_size + (inputs.shape[-1], self.features), self.param_dtype)
+    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+    matmul = default_matmul_grads() if self.matmul_grads is None else self.matmul_grads
+    y = conv2d(x, kernel, _pair(self.strides), self.padding, _pair(self.kernel_dilation),
+               matmul_grads=matmul)
+    if bias is not None:
+      y = y + bias.reshape((1, 1, 1, -1))
+    return y.reshape(batch_shape + y.shape[1:])

@@ -1,0 +1,123 @@
+"""Image classification: softmax cross-entropy (optional label smoothing), top-1/top-5.
+
+The task owns its train state, its batch structure ({'image': uint8 [N,H,W,3],
+'label': int32 [N]}) and a pure `train_step`; the loop only sees pytrees.
+"""
+import importlib
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from zoo.tasks import optimizers
+
+# ImageNet channel statistics on the 0-255 scale; images arrive as uint8.
+MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  model_state: Any  # non-trained collections, e.g. {'batch_stats': ...}; {} if none
+  opt_state: Any
+  ema_params: Any  # None when config.ema_decay == 0
+
+
+_SWITCH = {"auto": None, "on": True, "off": False}
+
+
+def build_model(model_config, num_classes: int) -> nn.Module:
+  """`zoo.models.<name>.Model(num_classes=..., **the other model fields)`."""
+  kwargs = model_config.to_dict()
+  name = kwargs.pop("name")
+  kwargs["dtype"] = jnp.dtype(kwargs["dtype"])
+  kwargs["param_dtype"] = jnp.dtype(kwargs["param_dtype"])
+  if "conv_matmul_grads" in kwargs:  # 'auto' lets the layer pick by backend
+    kwargs["conv_matmul_grads"] = _SWITCH[kwargs["conv_matmul_grads"]]
+  module = importlib.import_module(f"zoo.models.{name}")
+  return module.Model(num_classes=num_classes, **kwargs)
+
+
+def normalize(images, dtype):
+  mean = jnp.asarray(MEAN_RGB, jnp.float32)
+  std = jnp.asarray(STDDEV_RGB, jnp.float32)
+  return ((images.astype(jnp.float32) - mean) / std).astype(dtype)
+
+
+def cross_entropy(logits, labels, num_classes: int, label_smoothing: float = 0.0):
+  """Per-example softmax cross-entropy against (optionally smoothed) one-hot labels."""
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing) \
+      if label_smoothing else jax.nn.one_hot(labels, num_classes)
+  return optax.softmax_cross_entropy(logits, targets)
+
+
+def topk_correct(logits, labels, k: int):
+  """1.0 where the label is among the k highest logits."""
+  # Rank = number of classes scored strictly higher than the true one; ties count for us.
+  true = jnp.take_along_axis(logits, labels[:, None], axis=-1)
+  return (jnp.sum(logits > true, axis=-1) < k).astype(jnp.float32)
+
+
+class Task:
+  """Classification. Methods are pure functions of their arguments and the config."""
+
+  def __init__(self, config, *, data, steps_per_epoch: int, total_steps: int):
+    self.config = config
+    self.num_classes = data.NUM_CLASSES
+    self.model = build_model(config.model, self.num_classes)
+    self.dtype = jnp.dtype(config.model.dtype)
+    self.tx, self.schedule = optimizers.make_optimizer(config, steps_per_epoch, total_steps)
+
+  def dummy_batch(self, batch_size: int = 1):
+    size = self.config.data.image_size
+    return {"image": jnp.zeros((batch_size, size, size, 3), jnp.uint8),
+            "label": jnp.zeros((batch_size,), jnp.int32)}
+
+  def init(self, rng) -> TrainState:
+    variables = self.model.init({"params": rng}, normalize(self.dummy_batch()["image"], self.dtype),
+                                train=False)
+    params = variables.pop("params")
+    return TrainState(
+        step=jnp.zeros((), jnp.int32), params=params, model_state=dict(variables),
+        opt_state=self.tx.init(params),
+        ema_params=params if self.config.ema_decay else None)
+
+  def _apply(self, params, model_state, images, train, rng=None):
+    variables = {"params": params, **model_state}
+    images = normalize(images, self.dtype)
+    if train:
+      logits, updates = self.model.apply(variables, images, train=True, rngs={"dropout": rng},
+                                         mutable=list(model_state))
+      return logits, dict(updates)
+    return self.model.apply(variables, images, train=False), model_state
+
+  def train_step(self, state: TrainState, batch, rng):
+    labels = batch["label"]
+
+    def loss_fn(params):
+      logits, model_state = self._apply(params, state.model_state, batch["image"], True, rng)
+      loss = cross_entropy(logits, labels, self.num_classes, self.config.label_smoothing).mean()
+      return loss, (logits, model_state)
+
+    (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = state.ema_params
+    if ema is not None:
+      ema = optimizers.ema_update(ema, params, self.config.ema_decay)
+    metrics = {"loss": loss, "accuracy": topk_correct(logits, labels, 1).mean(),
+               "grad_norm": optimizers.global_norm(grads), "learning_rate": self.schedule(state.step)}
+    new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
+                              opt_state=opt_state, ema_params=ema)
+    return new_state, metrics
+
+  def predict_fn(self, state: TrainState, batch):
+    """{'logits': [N, classes]}, from the averaged weights when EMA is on."""
+    params = state.ema_params if state.ema_params is not None else state.params
+    logits, _ = self._apply(params, state.model_state, batch["image"], False)
+    return {"logits": logits}

@@ -1,0 +1,68 @@
+"""Optimizers and learning-rate schedules from config, with steps derived at run time.
+
+`config.optimizer`: name (sgd | rmsprop | adam), momentum, nesterov, weight_decay,
+grad_clip_norm, and rmsprop's decay/eps. `config.schedule`: name (constant | step |
+cosine | exponential), base_lr, warmup_epochs, decay_epochs, decay_factor. Epoch
+figures become steps here, from the dataset size and batch size of the run.
+"""
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def make_schedule(schedule_config, steps_per_epoch: int, total_steps: int):
+  c = schedule_config
+  warmup = int(round(c.warmup_epochs * steps_per_epoch))
+  if c.name == "constant":
+    main = optax.constant_schedule(c.base_lr)
+  elif c.name == "step":  # multiply by decay_factor at each epoch in decay_epochs
+    main = optax.piecewise_constant_schedule(
+        c.base_lr, {max(1, int(e * steps_per_epoch) - warmup): c.decay_factor
+                    for e in c.decay_epochs})
+  elif c.name == "exponential":  # x decay_factor every decay_epochs[0] epochs (staircase)
+    main = optax.exponential_decay(c.base_lr, max(1, int(c.decay_epochs[0] * steps_per_epoch)),
+                                   c.decay_factor, staircase=True)
+  elif c.name == "cosine":
+    main = optax.cosine_decay_schedule(c.base_lr, max(1, total_steps - warmup))
+  else:
+    raise ValueError(f"unknown --config.schedule.name '{c.name}'")
+  if not warmup:
+    return main
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, c.base_lr, warmup), main], [warmup])
+
+
+def _decay_mask(params):
+  """Weight decay on kernels only: not on biases or batch-norm scales."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+
+def make_optimizer(config, steps_per_epoch: int, total_steps: int):
+  """Returns (optax transformation, schedule)."""
+  o = config.optimizer
+  schedule = make_schedule(config.schedule, steps_per_epoch, total_steps)
+  parts = []
+  if o.grad_clip_norm:
+    parts.append(optax.clip_by_global_norm(o.grad_clip_norm))
+  if o.weight_decay:  # classic L2, added to the gradient before momentum
+    parts.append(optax.add_decayed_weights(o.weight_decay, _decay_mask))
+  if o.name == "sgd":
+    parts.append(optax.sgd(schedule, momentum=o.momentum or None, nesterov=o.nesterov))
+  elif o.name == "rmsprop":
+    parts.append(optax.rmsprop(schedule, decay=o.rmsprop_decay, eps=o.rmsprop_eps,
+                               momentum=o.momentum or None))
+  elif o.name == "adam":
+    parts.append(optax.adam(schedule, b1=o.adam_b1, b2=o.adam_b2))
+  else:
+    raise ValueError(f"unknown --config.optimizer.name '{o.name}'")
+  return optax.chain(*parts), schedule
+
+
+def ema_update(ema, params, decay: float):
+  """Exponential moving average of the weights (Polyak averaging)."""
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p.astype(e.dtype), ema, params)
+
+
+def global_norm(tree):
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
