@@ -58,8 +58,11 @@ def get_config(arg=None):
     config.evals.val.split = "test"
     config.batch_size = 64
     config.eval_batch_size = 200
-    config.num_epochs = 8.0
-    config.schedule.update(dict(name="cosine", base_lr=0.01, warmup_epochs=0.5))
+    config.num_epochs = 6.0
+    # Adam leaves VGG-F's initial plateau several times sooner than the paper's SGD on a
+    # minutes-long CPU budget; `--config.optimizer.name=sgd` restores the paper's optimizer.
+    config.optimizer.update(dict(name="adam", weight_decay=0.0))
+    config.schedule.update(dict(name="cosine", base_lr=3e-4, warmup_epochs=0.25))
     config.log_every_steps = 50
     config.checkpoint_every_steps = 200
   if arg == "smoke":

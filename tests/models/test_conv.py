@@ -156,6 +156,7 @@ def test_module_matches_flax_conv(kwargs):
   for mm in (True, False):
     m = conv.Conv(**kwargs, matmul_grads=mm)
     _close(m.apply(flax_params, x), want_y, 1e-5)
+    _close(m.apply(flax_params, x[0]), want_y[0], 1e-5)  # unbatched, as flax allows
     jax.tree.map(_close, grads(m), want_grads)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from zoo.data import image_transforms
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "ring",
-               "star", "diamond", "bar", "hexagon", "crescent")
+               "star", "semicircle", "bar", "ell", "crescent")
 NUM_CLASSES = len(CLASS_NAMES)
 STAND_IN = True
 DESCRIPTION = "embedded stand-in: procedurally generated textured shapes (not a real dataset)"
@@ -40,20 +40,19 @@ def shape_mask(name: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
   if name == "star":
     theta = np.arctan2(v, u)
     return r <= 0.45 + 0.55 * np.abs(np.cos(2.5 * theta)) ** 2
-  if name == "diamond":
-    return abs(u) / 0.6 + abs(v) <= 1.0
+  if name == "semicircle":
+    return (r <= 1.0) & (v >= -0.2)
   if name == "bar":
     return (abs(u) <= 1.0) & (abs(v) <= 0.3)
-  if name == "hexagon":
-    return _polygon(u, v, 6, 1.0)
+  if name == "ell":
+    return ((abs(u + 0.5) <= 0.3) & (abs(v) <= 1.0)) | ((abs(v - 0.7) <= 0.3) & (abs(u) <= 0.8))
   if name == "crescent":
     return (r <= 1.0) & (np.hypot(u - 0.45, v) >= 0.8)
   raise ValueError(f"unknown shape '{name}'")
 
 
-def _texture(rng, yy, xx, size):
-  """A random colour modulated by stripes of random frequency and direction, plus noise."""
-  colour = rng.uniform(0, 255, size=3)
+def _texture(rng, yy, xx, size, colour):
+  """`colour` modulated by stripes of random frequency and direction, plus noise."""
   angle, freq = rng.uniform(0, np.pi), rng.uniform(2, 10)
   stripes = 0.5 + 0.5 * np.sin(freq * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)))
   contrast = rng.uniform(0.1, 0.5)
@@ -66,13 +65,18 @@ def draw(seed: int, split: str, index: int, size: int) -> dict:
   rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
   label = index % NUM_CLASSES  # balanced classes; the loader shuffles
   yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
-  scale = rng.uniform(0.35, 0.7)
+  scale = rng.uniform(0.45, 0.75)
   cy, cx = rng.uniform(-0.9 + scale, 0.9 - scale, size=2)
   angle = rng.uniform(0, 2 * np.pi)
   y, x = (yy - cy) / scale, (xx - cx) / scale
   u, v = x * np.cos(angle) + y * np.sin(angle), -x * np.sin(angle) + y * np.cos(angle)
   mask = shape_mask(CLASS_NAMES[label], u, v)[..., None]
-  image = np.where(mask, _texture(rng, yy, xx, size), _texture(rng, yy, xx, size))
+  background = rng.uniform(0, 255, size=3)
+  foreground = rng.uniform(0, 255, size=3)
+  while np.linalg.norm(foreground - background) < 120:  # the shape must stay visible
+    foreground = rng.uniform(0, 255, size=3)
+  image = np.where(mask, _texture(rng, yy, xx, size, foreground),
+                   _texture(rng, yy, xx, size, background))
   return {"image": np.clip(image, 0, 255).astype(np.uint8), "label": label}
 
 

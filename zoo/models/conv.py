@@ -1,42 +1,50 @@
 """2-D convolution whose gradients are matmuls on the CPU, and a `flax.linen` layer using it.
 
-Why: XLA's CPU backend computes a convolution's *filter* gradient as a convolution whose
-"kernel" is the output gradient (Ho x Wo spatial) and whose output is the tiny KH x KW
-filter; Eigen runs that shape far below its matmul speed. Measured for this zoo (float32,
-batch 32, 56x56, 2 CPU cores): a 3x3 64->64 conv takes ~100 ms forward and ~104-132 ms for
-the input gradient but ~880-1,330 ms for the filter gradient; for a 1x1 64->256 conv the
-filter gradient takes ~1,090 ms while the same product as one matmul over the flattened
-batch takes 40 ms; a 3x3 filter gradient via im2col + one matmul took ~353 ms, and XLA's
-oneDNN flags made things slower. On a quieter run of the same machine XLA took ~210 ms
-(3x3) and ~210 ms (1x1), this module ~70 ms and ~20 ms (`python -m launch.bench_conv`).
+Why: XLA's CPU backend computes a convolution's *filter* gradient as another convolution
+whose "kernel" is the whole output-gradient map (N x Ho x Wo) and whose output is the tiny
+KH x KW filter, a shape Eigen runs far below its matmul speed. Measured for this zoo
+(float32, batch 32, 56x56, 2 CPU cores, under load): a 3x3 64->64 conv takes ~100 ms
+forward, ~104-132 ms for the input gradient but ~880-1,330 ms for the filter gradient; for
+a 1x1 64->256 conv the filter gradient takes ~1,090 ms while the same product as one
+matmul over the flattened batch takes 40 ms; XLA's oneDNN flags made it slower. On a quiet
+run (`python -m launch.bench_conv`): XLA 3x3 filter grad ~215 ms -> ~75 ms here; 1x1
+~210 ms -> ~25 ms; 1x1 forward and input grad 2-5x faster as plain matmuls too.
 
-What: `conv2d` keeps XLA's forward convolution and replaces the backward pass through
-`jax.custom_vjp`:
+What: `conv2d` keeps XLA's forward convolution (a plain matmul for 1x1 kernels) and
+replaces the backward pass through `jax.custom_vjp`. Products accumulate in float32
+(bfloat16 inputs are promoted: faster on this CPU than bf16 matmuls) and the gradients
+are cast back to the input dtypes.
 
-* filter gradient (`filter_grad`), always accumulated in float32:
+* Filter gradient (`filter_grad`):
   - 1x1: one matmul, (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout).
   - "split" (most KxK convs): the KW horizontal taps are gathered on the input side,
     X[n,u,w,(j,c)] = xpad[n, u, w*sw + j*dw, c], the KH vertical taps on the gradient
-    side as row-shifted copies D[n,u,w,(i,o)] = dy[n, (u - i*dh)/sh, w, o] (zero where that
-    row does not exist), and one matmul X^T D of shape (KW*Cin, KH*Cout) yields all KH*KW
-    taps at once, with no wasted products. Copies are KW*Cin + KH*Cout values per position
-    instead of im2col's KH*KW*Cin, and the matmul's output is square-ish, which Eigen runs
-    ~2x faster than a tall-thin (Cin, Cout) product per tap. Strided rows are grouped by
-    residue (u mod sh) so that no zero rows are multiplied.
-  - "im2col" where it copies less (few input channels, e.g. the 3-channel stem):
+    side as row-shifted copies D[n,u,w,(i,o)] = dy[n, (u - i*dh)/sh, w, o] (zero where no
+    such row), and one matmul X^T D of shape (KW*Cin, KH*Cout) yields all KH*KW taps,
+    with no wasted products. That copies KW*Cin + KH*Cout values per position where
+    im2col copies KH*KW*Cin, and Eigen runs the square-ish product ~2x faster per FLOP
+    than nine thin (Cin, Cout) ones. Padded rows are grouped by phase (u mod sh) so that
+    strided convs multiply no zero rows.
+  - "im2col" where that copies less (few input channels, e.g. the 3-channel stem):
     patches (N*Ho*Wo, KH*KW*Cin)^T @ dy (N*Ho*Wo, Cout).
-  Both run over chunks of images in a `fori_loop` (~8 MiB of copies per chunk), which
-  measured 1.3-1.5x faster than one big product (cache reuse, no huge temporaries).
-  Measured alternatives (3x3 64->64 above, XLA = 1): nine per-tap matmuls over strided
-  slices 1.25x, per-tap with the flattened-offset trick 1.1x, im2col + one matmul 1.1-1.2x,
-  im2col in chunks 2.0x, split 2.0x, split in chunks 3.0x.
-* input gradient (`input_grad`): XLA's transposed convolution (as fast as the forward
-  pass) for stride 1; for strides > 1 it wastes (s^2 - 1)/s^2 of its work on the zeros
-  that it dilates the gradient with, so there the gradient is split into s_h*s_w stride-1
-  "sub-pixel" convolutions, one per output phase, each with only the taps that reach that
-  phase (3x3/2 128->128 at 56x56: 1.4x; 3x3/2 64->64 at 112x112: 1.6x).
-* small maps (< 64 output positions for a KxK filter) and thin strided inputs keep XLA's
-  own gradients, which measured as fast or faster there.
+  Both run over chunks of 1-2 images in a `fori_loop` (CHUNK_BYTES of temporaries),
+  1.3-1.5x faster than one big product (cache reuse, no huge temporaries to fault in).
+  Measured for 3x3 64->64 at 56x56, speed-up over XLA: nine per-tap matmuls over strided
+  slices 1.25x, the same batched over images 1.3-1.6x, per-tap on flattened offsets
+  1.1x, im2col + one matmul 1.1-1.2x, im2col in chunks 2.0x, split 2.0x, split in
+  chunks 3.0x (chosen).
+* Input gradient (`input_grad`): 1x1 is dy @ kernel^T (3x faster than XLA). Strided
+  convs: XLA dilates dy with zeros and wastes (s^2-1)/s^2 of its work on them, so here the
+  padded input rows are split by phase (u mod sh); per phase one matmul of the row-shifted
+  dy (the same copies as "split") with the taps that reach that phase gives all KW
+  column taps, which are summed back into place (col2im along W), in image chunks:
+  1.7-2.3x on 3x3/2 layers. Stride-1 KxK transposed convolutions are as fast as the
+  forward pass in XLA and stay there, except for >= 25 taps (5x5: 1.4x, 7x7: 1.35x).
+  Measured and dropped: s_h*s_w stride-1 "sub-pixel" convolutions (0.9-1.7x).
+* Small problems (N*Ho*Wo below MIN_FILTER_GRAD_ROWS / MIN_INPUT_GRAD_ROWS, e.g. 13x13
+  maps at batch 32 or 7x7 maps at batch 64) keep XLA's gradients, measured as fast or
+  faster there; XLA's filter gradient slows down sharply with N*Ho*Wo (13x13 256->256:
+  37 ms at batch 32, 165 ms at 64, 380 ms at 128; this module 32, 64, 136 ms).
 
 `Conv` mirrors the part of `flax.linen.Conv` the zoo uses, with identical parameters
 ('kernel' HWIO, 'bias'), so checkpoints are interchangeable; `matmul_grads=None` turns the
@@ -123,8 +131,7 @@ def _forward(x, kernel, strides, pads, dilation):
 
 def _contract_rows(a, b, dtype):
   """a (L, P), b (L, Q) -> a^T b (P, Q), accumulated in `dtype`."""
-  return lax.dot_general(a.astype(dtype), b.astype(dtype), (((0,), (0,)), ((), ())),
-                         preferred_element_type=dtype)
+  return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=dtype)
 
 
 def _filter_grad_im2col(xp, dy, kernel_hw, strides, dilation, dtype):
@@ -189,6 +196,7 @@ def filter_grad(x, dy, kernel_hw, strides, pads, dilation, *, method="auto",
   n, h, w, cin = x.shape
   _, ho, wo, cout = dy.shape
   dtype = jnp.promote_types(jnp.promote_types(x.dtype, dy.dtype), jnp.float32)
+  x, dy = x.astype(dtype), dy.astype(dtype)  # bf16: promoting first measured 1.3x faster
   if method == "auto":
     if kh * kw == 1:
       method = "1x1"
@@ -198,14 +206,15 @@ def filter_grad(x, dy, kernel_hw, strides, pads, dilation, *, method="auto",
       method = "split" if sh * kw * cin + kh * cout < kh * kw * cin + cout else "im2col"
   if method == "xla":
     kernel = jnp.zeros(kernel_hw + (cin, cout), dtype)
-    _, vjp = jax.vjp(lambda k: _xla_conv(x.astype(dtype), k, strides, pads, dilation), kernel)
-    return vjp(dy.astype(dtype))[0]
+    _, vjp = jax.vjp(lambda k: _xla_conv(x, k, strides, pads, dilation), kernel)
+    return vjp(dy)[0]
   xp = _pad_and_crop(x, kernel_hw, strides, pads, dilation, (ho, wo))
   if method == "1x1":
     if kh * kw != 1:
       raise ValueError("method '1x1' needs a 1x1 kernel")
     xs = xp[:, ::sh, ::sw]  # a bitcast for stride 1
-    return _contract_rows(xs.reshape(-1, cin), dy.reshape(-1, cout), dtype).reshape(1, 1, cin, cout)
+    g = _contract_rows(xs.reshape(-1, cin), dy.reshape(-1, cout), dtype)
+    return g.reshape(1, 1, cin, cout)
   chunk_fn = {"split": _filter_grad_split, "im2col": _filter_grad_im2col}[method]
   fn = lambda a, b: chunk_fn(a, b, kernel_hw, strides, dilation, dtype)
   per_image = ho * wo * jnp.dtype(dtype).itemsize * (
@@ -325,8 +334,9 @@ _conv_matmul_grads.defvjp(_conv_fwd, _conv_bwd)
 def conv2d(x, kernel, strides=(1, 1), padding="SAME", dilation=(1, 1), matmul_grads=True):
   """NHWC x HWIO convolution (feature_group_count 1), like `lax.conv_general_dilated`.
 
-  With `matmul_grads` the forward pass is XLA's and the gradients are matmuls (see the
-  module docstring); without, it is exactly `lax.conv_general_dilated`.
+  `padding`: 'SAME', 'VALID', an int or ((lo, hi), (lo, hi)). With `matmul_grads` the
+  forward pass is XLA's (one matmul for 1x1 kernels) and the gradients are matmuls (see
+  the module docstring); without, it is exactly `lax.conv_general_dilated`.
   """
   strides, dilation = _pair(strides), _pair(dilation)
   if x.ndim != 4 or kernel.ndim != 4:
@@ -355,9 +365,9 @@ class Conv(nn.Module):
   """
   features: int
   kernel_size: Sequence[int]
-  strides: int | Sequence[int] = (1, 1)
+  strides: None | int | Sequence[int] = (1, 1)
   padding: Any = "SAME"
-  kernel_dilation: int | Sequence[int] = (1, 1)
+  kernel_dilation: None | int | Sequence[int] = (1, 1)
   use_bias: bool = True
   dtype: Any = None
   param_dtype: Any = jnp.float32
@@ -376,8 +386,9 @@ class Conv(nn.Module):
             if self.use_bias else None)
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
     matmul = default_matmul_grads() if self.matmul_grads is None else self.matmul_grads
-    y = conv2d(x, kernel, _pair(self.strides), self.padding, _pair(self.kernel_dilation),
-               matmul_grads=matmul)
+    strides = _pair(1 if self.strides is None else self.strides)  # None means 1, as in flax
+    dilation = _pair(1 if self.kernel_dilation is None else self.kernel_dilation)
+    y = conv2d(x, kernel, strides, self.padding, dilation, matmul_grads=matmul)
     if bias is not None:
       y = y + bias.reshape((1, 1, 1, -1))
     return y.reshape(batch_shape + y.shape[1:])
