@@ -25,7 +25,8 @@ from zoo.data import pipeline
 
 
 class NonFiniteLossError(RuntimeError):
-  """The loss became NaN or Inf; the last good checkpoint is kept."""
+  """A train metric (the loss, the gradient norm) became NaN or Inf; the last good
+  checkpoint is kept."""
 
 
 class _Preemption:
@@ -196,10 +197,11 @@ def run(config, workdir: str) -> dict:
       return
     fetched = jax.device_get(pending)
     pending = []
-    for s, m in fetched:
-      if not np.isfinite(m["loss"]):
+    for s, m in fetched:  # loss, gradient norm...: any non-finite value means bad parameters
+      bad = [f"{k}={float(v)}" for k, v in m.items() if not np.all(np.isfinite(v))]
+      if bad:
         raise NonFiniteLossError(
-            f"loss is {m['loss']} at step {s}; stopped. The last good checkpoint "
+            f"non-finite {', '.join(bad)} at step {s}; stopped. The last good checkpoint "
             f"(step {ckpt.latest_step()}) in {ckpt.directory} is kept.")
     s, m = fetched[-1]
     now = time.time()

@@ -129,3 +129,20 @@ def test_sigterm_saves_exits_cleanly_and_resumes(tmp_path):
   assert len(steps) == 1 and 0 < steps[0] < 400
   launch(*args[:-1], "--config.total_steps=" + str(steps[0] + 2), f"--workdir={tmp_path}")
   assert read_json(os.path.join(tmp_path, "results.json"))["train_steps_this_run"] == 2
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_good_checkpoints(tmp_path):
+  # The learning rate jumps x1e4 every 2 steps: the run diverges after a few steps.
+  proc = launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=12",
+                "--config.schedule.name=exponential", "--config.schedule.base_lr=1e-4",
+                "--config.schedule.warmup_epochs=0", "--config.schedule.decay_epochs=(0.125,)",
+                "--config.schedule.decay_factor=1e4", check=False)
+  assert proc.returncode == 2
+  message = proc.stderr.strip().splitlines()[-1]
+  bad_step = int(message.split(" at step ")[1].split(";")[0])
+  assert message.startswith("error: non-finite") and 2 < bad_step < 12
+  steps = ocp.utils.checkpoint_steps(os.path.join(tmp_path, "checkpoints"))
+  assert steps and max(steps) < bad_step
+  assert f"last good checkpoint (step {max(steps)})" in message
+  for _, leaf in _flatten(final_state(str(tmp_path), max(steps))):
+    assert np.all(np.isfinite(leaf))

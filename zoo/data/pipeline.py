@@ -2,8 +2,8 @@
 random-access `source(data_config, split)` and `preprocess(data_config, train)`; this
 module shards, shuffles, augments and batches them.
 
-Each process reads its own shard (`process_index::process_count`); the loop turns the
-per-process batches into global arrays.
+Each process reads its own share of every global batch; the loop turns the per-process
+batches into global arrays.
 """
 import importlib
 import math
@@ -24,11 +24,19 @@ def train_iterator(data_config, *, seed: int, local_batch_size: int,
   if len(source) < process_count * local_batch_size:
     raise ValueError(f"split '{data_config.train_split}' of data '{data_config.name}' has "
                      f"{len(source)} records, fewer than one global batch")
-  ds = (grain.MapDataset.source(source)[process_index::process_count]
-        .seed(seed)
-        .shuffle()
-        .repeat()
-        .random_map(module.preprocess(data_config, train=True))
+  # Shuffle and augment the whole split the same way in every process, then read this
+  # process's rows of each global batch: global batch k is the same examples, crops and
+  # row order whatever the number of processes.
+  examples = (grain.MapDataset.source(source)
+              .seed(seed)
+              .shuffle()
+              .repeat()
+              .random_map(module.preprocess(data_config, train=True)))
+  global_batch = local_batch_size * process_count
+  first_row = process_index * local_batch_size
+  ds = (grain.MapDataset.range(len(examples))
+        .map(lambda i: examples[(i // local_batch_size) * global_batch + first_row
+                                + i % local_batch_size])
         .batch(local_batch_size, drop_remainder=True))
   options = grain.ReadOptions(num_threads=data_config.num_threads,
                               prefetch_buffer_size=data_config.prefetch_batches)
