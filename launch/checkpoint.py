@@ -82,15 +82,25 @@ class Checkpointer:
     self.manager.close()
 
 
+def restore_on_host(state_dir) -> dict:
+  """A saved state tree as arrays on the first local device, whatever mesh wrote it."""
+  checkpointer = ocp.StandardCheckpointer()
+  metadata = checkpointer.metadata(state_dir).item_metadata
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                        metadata.tree)
+  return checkpointer.restore(state_dir, target)
+
+
 def load_params(path: str) -> dict:
   """The raw state tree of a checkpoint (a workdir, its `checkpoints/` or a step dir),
   as host arrays, for `init_from`: parameters only, nothing of the optimizer is used."""
   path = epath.Path(path)
   for candidate in (path / "checkpoints", path):
     if candidate.is_dir() and (candidate / "state").is_dir():
-      return ocp.StandardCheckpointer().restore(candidate / "state")
+      return restore_on_host(candidate / "state")
     if candidate.is_dir():
       steps = ocp.utils.checkpoint_steps(candidate)
       if steps:
-        return ocp.StandardCheckpointer().restore(candidate / str(max(steps)) / "state")
+        return restore_on_host(candidate / str(max(steps)) / "state")
   raise FileNotFoundError(f"--config.init_from='{path}' holds no checkpoint")

@@ -2,13 +2,16 @@
 
 Why: XLA's CPU backend computes a convolution's *filter* gradient as another convolution
 whose "kernel" is the whole output-gradient map (N x Ho x Wo) and whose output is the tiny
-KH x KW filter, a shape Eigen runs far below its matmul speed. Measured for this zoo
-(float32, batch 32, 56x56, 2 CPU cores, under load): a 3x3 64->64 conv takes ~100 ms
+KH x KW filter, a shape Eigen runs far below its matmul speed. As first measured for this
+zoo (float32, batch 32, 56x56, 2 CPU cores): a 3x3 64->64 conv takes ~100 ms
 forward, ~104-132 ms for the input gradient but ~880-1,330 ms for the filter gradient; for
 a 1x1 64->256 conv the filter gradient takes ~1,090 ms while the same product as one
 matmul over the flattened batch takes 40 ms; XLA's oneDNN flags made it slower. On a quiet
-run (`python -m launch.bench_conv`): XLA 3x3 filter grad ~215 ms -> ~75 ms here; 1x1
-~210 ms -> ~25 ms; 1x1 forward and input grad 2-5x faster as plain matmuls too.
+run (`python -m launch.bench_conv`, same batch): 3x3 filter grad XLA ~210 ms, here ~71 ms
+(3.0x); 1x1 filter grad ~220 -> ~27 ms (8x), and 1x1 forward / input grad 2x / 5.5x
+faster as plain matmuls; 7x7/2 stem filter grad 3.2x; 3x3/2 input grad 1.6-2.2x, filter
+grad 1.9-2.5x. When other processes compete for the cores the chunked loops below lose
+part of that (many small parallel ops, each waiting on a descheduled thread).
 
 What: `conv2d` keeps XLA's forward convolution (a plain matmul for 1x1 kernels) and
 replaces the backward pass through `jax.custom_vjp`. Products accumulate in float32
@@ -33,18 +36,20 @@ are cast back to the input dtypes.
   slices 1.25x, the same batched over images 1.3-1.6x, per-tap on flattened offsets
   1.1x, im2col + one matmul 1.1-1.2x, im2col in chunks 2.0x, split 2.0x, split in
   chunks 3.0x (chosen).
-* Input gradient (`input_grad`): 1x1 is dy @ kernel^T (3x faster than XLA). Strided
+* Input gradient (`input_grad`): 1x1 is dy @ kernel^T (1.1-5.5x faster). Strided
   convs: XLA dilates dy with zeros and wastes (s^2-1)/s^2 of its work on them, so here the
   padded input rows are split by phase (u mod sh); per phase one matmul of the row-shifted
   dy (the same copies as "split") with the taps that reach that phase gives all KW
   column taps, which are summed back into place (col2im along W), in image chunks:
-  1.7-2.3x on 3x3/2 layers. Stride-1 KxK transposed convolutions are as fast as the
-  forward pass in XLA and stay there, except for >= 25 taps (5x5: 1.4x, 7x7: 1.35x).
-  Measured and dropped: s_h*s_w stride-1 "sub-pixel" convolutions (0.9-1.7x).
+  1.6-2.2x on 3x3/2 layers, 1.4x on the 7x7/2 stem. Stride-1 KxK transposed
+  convolutions are as fast as the forward pass in XLA and stay there, except for >= 25
+  taps (5x5: 1.4x, 7x7: 1.35x). Measured and dropped: s_h*s_w stride-1 "sub-pixel"
+  convolutions (0.9-1.7x), the same matmuls without chunks (0.7-1.5x).
 * Small problems (N*Ho*Wo below MIN_FILTER_GRAD_ROWS / MIN_INPUT_GRAD_ROWS, e.g. 13x13
-  maps at batch 32 or 7x7 maps at batch 64) keep XLA's gradients, measured as fast or
-  faster there; XLA's filter gradient slows down sharply with N*Ho*Wo (13x13 256->256:
-  37 ms at batch 32, 165 ms at 64, 380 ms at 128; this module 32, 64, 136 ms).
+  maps at batch 32 or 7x7 maps at batch 64) keep XLA's gradients, within ~20% of the
+  matmuls either way there; XLA's filter gradient slows down sharply with N*Ho*Wo
+  (13x13 256->256: 37 ms at batch 32, 165 ms at 64, 380 ms at 128; matmuls 32, 64,
+  136 ms).
 
 `Conv` mirrors the part of `flax.linen.Conv` the zoo uses, with identical parameters
 ('kernel' HWIO, 'bias'), so checkpoints are interchangeable; `matmul_grads=None` turns the
