@@ -1,5 +1,8 @@
 """Times XLA's convolution gradients against zoo.models.conv's matmul gradients.
 
+`python -m launch.bench_conv --model=vgg_f` instead times a whole model's gradient step
+(loss and gradients of all parameters) both ways.
+
 `python -m launch.bench_conv` prints, per layer, the median milliseconds of the forward
 pass, the input gradient, the filter gradient and the full VJP (both gradients) for the
 plain `lax.conv_general_dilated` ("XLA") and for `conv2d(..., matmul_grads=True)`, each
@@ -55,6 +58,40 @@ def time_pair(fns, args, repeats, warmup):
   return [float(np.median(t)) for t in times]
 
 
+def model_step_fns(model_name, num_classes=1000):
+  """Jitted loss-and-gradient functions of `zoo.models.<model_name>`, XLA vs matmul."""
+  import importlib
+  import optax
+  module = importlib.import_module(f"zoo.models.{model_name}")
+
+  def make(matmul_grads):
+    model = module.Model(num_classes=num_classes, conv_matmul_grads=matmul_grads)
+
+    def loss(params, x, y):
+      logits = model.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.key(0)})
+      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return model, jax.jit(jax.value_and_grad(loss))
+  return make(False), make(True)
+
+
+def bench_model(args):
+  (model, xla), (_, mm) = model_step_fns(args.model)
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((args.batch, args.size, args.size, 3), np.float32))
+  y = jnp.asarray(rng.integers(0, 1000, args.batch))
+  params = model.init(jax.random.key(0), x[:1])["params"]
+  compile_s = []
+  for fn in (xla, mm):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(params, x, y))
+    compile_s.append(time.perf_counter() - start)
+  t_xla, t_mm = time_pair([xla, mm], (params, x, y), args.repeats, args.warmup)
+  print(f"| model | input | batch | XLA step s | matmul step s | speed-up | first call s (XLA / matmul) |")
+  print("|---|---|---:|---:|---:|---:|---|")
+  print(f"| {args.model} | {args.size}x{args.size} | {args.batch} | {t_xla:.2f} | {t_mm:.2f} | "
+        f"{t_xla / t_mm:.2f}x | {compile_s[0]:.0f} / {compile_s[1]:.0f} |")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--cases", default="a,b,c,d",
@@ -65,7 +102,12 @@ def main(argv=None):
   parser.add_argument("--warmup", type=int, default=1, help="untimed runs after compiling")
   parser.add_argument("--check", action="store_true",
                       help="also check that both paths give the same gradients")
+  parser.add_argument("--model", default="",
+                      help="time a whole model's loss-and-gradient step instead (e.g. vgg_f)")
+  parser.add_argument("--size", type=int, default=224, help="input size with --model")
   args = parser.parse_args(argv)
+  if args.model:
+    return bench_model(args)
   names = list(CASES) if args.cases == "all" else args.cases.split(",")
   dtype = jnp.dtype(args.dtype)
 
