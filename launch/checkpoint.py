@@ -1,5 +1,8 @@
 """Orbax checkpoints of the train state together with the data-iterator state.
 
+A checkpoint that cannot be read back (truncated or corrupted files) is moved to
+`WORKDIR/corrupt_checkpoints/` and the next newest one is used, with a warning.
+
 A step directory holds `state` (the task's train state, any pytree) and `data` (one
 JSON file per process with its grain iterator state), so a resumed run reads exactly
 the batches it would have read. Orbax writes each step to a temporary directory and
@@ -8,10 +11,12 @@ renames it only when complete, so a killed save leaves no half-written step behi
 import dataclasses
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 from etils import epath
 
 
@@ -60,7 +65,8 @@ class Checkpointer:
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.manager = ocp.CheckpointManager(
         self.directory, item_names=("state", "data"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             cleanup_tmp_directories=True))
 
   def latest_step(self):
     return self.manager.latest_step()
@@ -74,6 +80,23 @@ class Checkpointer:
     out = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), data=DataStateRestore()))
     return out.state, out.data
+
+  def restore_latest(self, abstract_state):
+    """(step, state, data state) of the newest readable checkpoint, or None if none is."""
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        return (step, *self.restore(step, abstract_state))
+      except Exception as e:  # orbax/tensorstore raise many types for damaged files
+        quarantine = os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints")
+        if jax.process_index() == 0:
+          os.makedirs(quarantine, exist_ok=True)
+          shutil.move(os.path.join(self.directory, str(step)),
+                      os.path.join(quarantine, f"{step}-{os.getpid()}"))
+        logging.warning("checkpoint of step %d in %s is unreadable (%s: %s); moved to %s, "
+                        "falling back to an older one", step, self.directory,
+                        type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "", quarantine)
+        self.manager.reload()
+    return None
 
   def wait(self):
     self.manager.wait_until_finished()

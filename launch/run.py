@@ -14,6 +14,8 @@ from absl import app, flags, logging
 flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
 flags.DEFINE_bool("list", False, "List every experiment and variant, then exit.")
+flags.DEFINE_bool("restart", False, "If the workdir holds another experiment's run, archive "
+                  "it into WORKDIR/archived/ and start afresh (default: refuse).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
@@ -63,10 +65,10 @@ def main(overrides):
   logging.info("jax %s on %d %s device(s), %d process(es)", jax.__version__,
                jax.device_count(), jax.default_backend(), jax.process_count())
 
-  from launch import train
+  from launch import train, workdir
   try:
-    results = train.run(config, FLAGS.workdir)
-  except (train.NonFiniteLossError, FileNotFoundError, ValueError) as e:
+    results = train.run(config, FLAGS.workdir, restart=FLAGS.restart)
+  except (train.NonFiniteLossError, workdir.WorkdirError, FileNotFoundError, ValueError) as e:
     _fail(str(e))
   if "preempted" not in results:
     summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}

@@ -20,6 +20,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch import checkpoint
+from launch import workdir as workdir_lib
 from launch.writers import MetricWriter
 from zoo.data import pipeline
 
@@ -107,7 +108,7 @@ def _run_evaluators(evaluators, state, workdir):
   return results
 
 
-def run(config, workdir: str) -> dict:
+def run(config, workdir: str, *, restart: bool = False) -> dict:
   """Trains (or, with total_steps=0, only evaluates) `config` in `workdir`.
 
   Returns the final results (also written to `workdir/results.json`); returns
@@ -116,7 +117,7 @@ def run(config, workdir: str) -> dict:
   start_time = time.time()
   preemption = _Preemption()  # first: a SIGTERM during start-up also saves and exits 0
   is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
+  lock = workdir_lib.claim(workdir, config, restart=restart) if is_main else None
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
@@ -156,11 +157,11 @@ def run(config, workdir: str) -> dict:
       config.data, seed=config.seed, local_batch_size=local_batch,
       process_index=jax.process_index(), process_count=process_count)
 
-  start_step = ckpt.latest_step()
-  if start_step is not None:
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract_state, state_sharding)
-    state, data_state = ckpt.restore(start_step, target)
+  target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        abstract_state, state_sharding)
+  restored = ckpt.restore_latest(target)
+  if restored is not None:
+    start_step, state, data_state = restored
     train_iter.set_state(data_state)
     logging.info("resumed from the checkpoint of step %d in %s", start_step, ckpt.directory)
   else:
@@ -246,6 +247,8 @@ def run(config, workdir: str) -> dict:
     ckpt.wait()
     ckpt.close()
     writer.close()
+    if lock:
+      lock.close()
 
   results.update({
       "experiment": config.experiment,

@@ -1,0 +1,127 @@
+"""Crash-proof runs: random SIGKILLs (also during saves), a corrupted checkpoint, a busy
+or unwritable workdir, a workdir of another experiment."""
+import glob
+import json
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from conftest import launch
+from test_train import SMOKE, TIMING, assert_trees_equal, final_state, read_json, read_metrics
+
+ARGS = (SMOKE, "--config.total_steps=24", "--config.checkpoint_every_steps=2")
+
+
+def _started_training(workdir):
+  path = os.path.join(workdir, "metrics.jsonl")
+  return os.path.exists(path) and os.path.getsize(path) > 0
+
+
+def _checkpoint_steps(workdir):
+  return sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit())
+
+
+def _corrupt_newest_checkpoint(workdir):
+  steps = _checkpoint_steps(workdir)
+  files = [f for f in glob.glob(os.path.join(workdir, "checkpoints", str(steps[-1]), "state", "**"),
+                                recursive=True) if os.path.isfile(f) and "ocdbt" in f]
+  assert files, "no array data found to corrupt"
+  for f in files:
+    with open(f, "r+b") as fh:  # keep the size, destroy the content
+      size = fh.seek(0, 2)
+      fh.seek(0)
+      fh.write(os.urandom(size))
+  return steps[-1]
+
+
+def _last_logged_step(workdir):
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return -1
+  with open(path) as f:
+    lines = [line for line in f if line.strip()]
+  return json.loads(lines[-1])["step"] if lines else -1
+
+
+def _run_with_random_kills(workdir, kills, seed):
+  """Starts the run `kills` times, SIGKILLing each at a random moment after it has made
+  progress (checkpoints are saved every 2 steps, so many kills land during a save)."""
+  rng = random.Random(seed)
+  killed, corrupted = 0, False
+  for attempt in range(kills):
+    before = _last_logged_step(workdir)
+    proc = launch(*ARGS, f"--workdir={workdir}", wait=False)
+    deadline = time.time() + 300
+    while _last_logged_step(workdir) <= before and proc.poll() is None:
+      assert time.time() < deadline
+      time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 1.0))
+    if proc.poll() is None:
+      proc.send_signal(signal.SIGKILL)
+      killed += 1
+    proc.wait()
+    if attempt >= kills // 2 and not corrupted and len(_checkpoint_steps(workdir)) >= 2:
+      _corrupt_newest_checkpoint(workdir)
+      corrupted = True
+  return killed, corrupted
+
+
+@pytest.mark.parametrize("kills, seed", [
+    (3, 0),
+    pytest.param(10, 1, marks=pytest.mark.slow),
+])
+def test_random_kills_and_a_corrupted_checkpoint_end_bitwise_identical(tmp_path, kills, seed):
+  straight, chaos = str(tmp_path / "straight"), str(tmp_path / "chaos")
+  launch(*ARGS, f"--workdir={straight}")
+  killed, corrupted = _run_with_random_kills(chaos, kills, seed)
+  assert killed >= kills - 1 and corrupted
+  launch(*ARGS, f"--workdir={chaos}")
+  # the corrupted step was detected, moved aside (not deleted), and an older one used
+  assert os.listdir(os.path.join(chaos, "corrupt_checkpoints"))
+  assert_trees_equal(final_state(straight, 24), final_state(chaos, 24))
+  assert read_metrics(straight) == read_metrics(chaos)
+  a, b = (read_json(os.path.join(w, "results.json")) for w in (straight, chaos))
+  assert {k: v for k, v in a.items() if k not in TIMING} == \
+      {k: v for k, v in b.items() if k not in TIMING}
+
+
+def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
+  first = launch(SMOKE, "--config.total_steps=400", f"--workdir={tmp_path}", wait=False)
+  try:
+    deadline = time.time() + 300
+    while not _started_training(str(tmp_path)):
+      assert first.poll() is None and time.time() < deadline
+      time.sleep(0.02)
+    second = launch(SMOKE, f"--workdir={tmp_path}", check=False)
+    assert second.returncode == 2
+    assert f"--workdir={tmp_path} is in use by another run (pid {first.pid})" in second.stderr
+  finally:
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) == 0  # the first run is unharmed and saves
+
+
+def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
+  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2")
+  other = ("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}",
+           "--config.total_steps=0", "--config.data.num_eval=40", "--config.eval_batch_size=8")
+  proc = launch(*other, check=False)
+  assert proc.returncode == 2
+  assert "holds checkpoints of another run (experiment: 'imagenet_vgg_f:smoke' -> " \
+         "'imagenet_vgg_f:synthetic')" in proc.stderr
+  assert read_json(os.path.join(tmp_path, "config.json"))["experiment"] == "imagenet_vgg_f:smoke"
+  launch(*other, "--restart")
+  archived = glob.glob(os.path.join(tmp_path, "archived", "*", "checkpoints", "2"))
+  assert archived  # the old run is kept, not deleted
+  assert read_json(os.path.join(tmp_path, "results.json"))["val/num_examples"] == 40
+
+
+def test_unwritable_workdir_is_a_clear_error(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  proc = launch(SMOKE, f"--workdir={blocker}/run", check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      f"error: --workdir={blocker}/run is not a writable directory")
