@@ -26,6 +26,7 @@ def get_config(arg=None):
       name="imagenet", dir="", train_split="train", image_size=224, resize_size=256,
       random_crop=True, random_flip=True,
       num_threads=16, prefetch_batches=4, prefetch_to_device=2,
+      max_bad_fraction=0.001,  # unreadable/invalid records skipped up to this share
       # used by the stand-in only:
       seed=0, num_train=0, num_eval=0))
 

@@ -137,7 +137,8 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
         lambda x: jax.make_array_from_process_local_data(data_sharding, np.asarray(x)), batch)
 
   data_module = pipeline.data_module(config.data)
-  num_train = pipeline.num_records(config.data, config.data.train_split)
+  train_source = pipeline.open_source(config.data, config.data.train_split)
+  num_train = len(train_source)
   steps_per_epoch = max(1, num_train // config.batch_size)
   total_steps = (config.total_steps if config.total_steps is not None
                  else int(round(config.num_epochs * steps_per_epoch)))
@@ -154,7 +155,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   train_iter = pipeline.train_iterator(
-      config.data, seed=config.seed, local_batch_size=local_batch,
+      config.data, train_source, seed=config.seed, local_batch_size=local_batch,
       process_index=jax.process_index(), process_count=process_count)
 
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
@@ -210,7 +211,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     train_seconds, train_steps = train_seconds + seconds, train_steps + steps
     rate = steps / max(seconds, 1e-9)
     record = {f"train/{k}": float(v) for k, v in m.items()}
-    record.update({"steps_per_s": rate,
+    record.update({"train/bad_records": train_source.num_bad, "steps_per_s": rate,
                    "examples_per_s_per_device": rate * config.batch_size / len(devices)})
     writer.write(s, record)
     progress.set_postfix(loss=f"{record['train/loss']:.4f}", steps_s=f"{rate:.2f}",
@@ -253,7 +254,9 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   results.update({
       "experiment": config.experiment,
       "data": {"name": config.data.name, "description": data_module.DESCRIPTION,
-               "stand_in": bool(data_module.STAND_IN)},
+               "stand_in": bool(data_module.STAND_IN),
+               "bad_train_records": train_source.num_bad,
+               "bad_train_record_examples": train_source.examples()},
       "step": step, "devices": len(devices), "processes": process_count,
       "train_steps_this_run": train_steps,
       "train_steps_per_s": train_steps / train_seconds if train_seconds else None,

@@ -125,3 +125,16 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith(
       f"error: --workdir={blocker}/run is not a writable directory")
+
+
+def test_nothing_loaded_runs_code():
+  """Checkpoints are Orbax arrays and JSON, data states JSON: no pickle anywhere."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  offenders = []
+  for folder in ("zoo", "launch", "experiments"):
+    for path in glob.glob(os.path.join(root, folder, "**", "*.py"), recursive=True):
+      text = open(path).read()
+      for needle in ("import pickle", "cloudpickle", "allow_pickle=True", "dill", "marshal.load"):
+        if needle in text:
+          offenders.append(f"{path}: {needle}")
+  assert not offenders

@@ -6,6 +6,8 @@ which moves 4x fewer bytes than float32 would.
 import numpy as np
 from PIL import Image
 
+from zoo.data.bad_records import BadRecordError
+
 
 def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
   """Resizes so the shorter side is `size`, keeping the aspect ratio (bilinear)."""
@@ -40,6 +42,20 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
   if image.shape[-1] == 1:
     return np.repeat(image, 3, axis=-1)
   return image[..., :3]
+
+
+def validate_classification(record, num_classes: int, min_size: int = 8):
+  """Raises BadRecordError unless the record is a usable image with a label in range."""
+  image, label = np.asarray(record["image"]), np.asarray(record["label"])
+  if image.dtype != np.uint8 or image.ndim not in (2, 3):
+    raise BadRecordError(f"image of dtype {image.dtype} and shape {image.shape}")
+  if image.ndim == 3 and image.shape[-1] not in (1, 3, 4):
+    raise BadRecordError(f"image with {image.shape[-1]} channels")
+  if min(image.shape[:2]) < min_size:
+    raise BadRecordError(f"image of {image.shape[0]}x{image.shape[1]} pixels")
+  if label.shape != () or not np.issubdtype(label.dtype, np.integer) \
+      or not 0 <= int(label) < num_classes:
+    raise BadRecordError(f"label {label.tolist()} outside [0, {num_classes})")
 
 
 def classification_preprocess(data_config, train: bool):

@@ -20,3 +20,7 @@ def source(data_config, split: str):
 
 def preprocess(data_config, train: bool):
   return image_transforms.classification_preprocess(data_config, train)
+
+
+def validate(data_config, record):
+  image_transforms.validate_classification(record, NUM_CLASSES)

@@ -8,19 +8,32 @@ batches into global arrays.
 import importlib
 import math
 
+import functools
+
 import grain
 import numpy as np
+
+from zoo.data import bad_records
 
 
 def data_module(data_config):
   return importlib.import_module(f"zoo.data.{data_config.name}")
 
 
-def train_iterator(data_config, *, seed: int, local_batch_size: int,
-                   process_index: int = 0, process_count: int = 1):
-  """An endless, checkpointable iterator of per-process training batches."""
+def open_source(data_config, split: str, *, train: bool = True) -> bad_records.GuardedSource:
+  """The split's records, with bad ones counted and reported; in training they are
+  replaced by the next good record, in evaluation (`train=False`) left out."""
   module = data_module(data_config)
-  source = module.source(data_config, data_config.train_split)
+  return bad_records.GuardedSource(
+      module.source(data_config, split), functools.partial(module.validate, data_config),
+      name=f"{data_config.name}:{split}", max_bad_fraction=data_config.max_bad_fraction,
+      substitute=train)
+
+
+def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
+                   process_index: int = 0, process_count: int = 1):
+  """An endless, checkpointable iterator of per-process training batches of `source`."""
+  module = data_module(data_config)
   if len(source) < process_count * local_batch_size:
     raise ValueError(f"split '{data_config.train_split}' of data '{data_config.name}' has "
                      f"{len(source)} records, fewer than one global batch")
@@ -43,20 +56,16 @@ def train_iterator(data_config, *, seed: int, local_batch_size: int,
   return iter(ds.to_iter_dataset(options))
 
 
-def num_records(data_config, split: str) -> int:
-  return len(data_module(data_config).source(data_config, split))
-
-
-def eval_batches(data_config, split: str, *, local_batch_size: int,
+def eval_batches(data_config, source, *, local_batch_size: int,
                  process_index: int = 0, process_count: int = 1):
-  """One pass over `split` in fixed-size batches with a 'mask' (1 real, 0 padding).
+  """One pass over `source` in fixed-size batches with a 'mask' (1 real, 0 padding).
 
   Every process yields the same number of batches, so collective steps line up.
   """
   module = data_module(data_config)
-  source = module.source(data_config, split)
   shard = grain.MapDataset.source(source)[process_index::process_count]
-  shard = shard.random_map(module.preprocess(data_config, train=False), seed=0)
+  preprocess = module.preprocess(data_config, train=False)
+  shard = shard.random_map(lambda r, rng: None if r is None else preprocess(r, rng), seed=0)
   per_process = math.ceil(len(source) / process_count)
   num_batches = math.ceil(per_process / local_batch_size)
   it = iter(shard.to_iter_dataset(grain.ReadOptions(num_threads=data_config.num_threads)))

@@ -19,6 +19,7 @@ class Evaluator:
     self.eval_config, self.config = eval_config, config
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
+    self.source = pipeline.open_source(config.data, eval_config.split, train=False)
 
     def sums(state, batch):
       logits = predict_fn(state, batch)["logits"].astype(jnp.float32)
@@ -34,7 +35,7 @@ class Evaluator:
     del workdir  # this evaluator writes no tables or pictures
     total = None
     for batch in pipeline.eval_batches(
-        self.config.data, self.eval_config.split,
+        self.config.data, self.source,
         local_batch_size=self.config.eval_batch_size // self.process_count,
         process_index=self.process_index, process_count=self.process_count):
       out = self._sums(state, self.to_device(batch))
@@ -43,4 +44,5 @@ class Evaluator:
     count = float(total["count"])
     return {"top1_accuracy": float(total["top1"]) / count,
             "top5_accuracy": float(total["top5"]) / count,
-            "loss": float(total["loss"]) / count, "num_examples": int(count)}
+            "loss": float(total["loss"]) / count, "num_examples": int(count),
+            "bad_records": self.source.num_bad}
