@@ -8,6 +8,7 @@ JSON file per process with its grain iterator state), so a resumed run reads exa
 the batches it would have read. Orbax writes each step to a temporary directory and
 renames it only when complete, so a killed save leaves no half-written step behind.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,8 +33,12 @@ class DataStateHandler(ocp.CheckpointHandler):
   def restore(self, directory, args=None):
     path = self._file(directory)
     if not path.exists():
-      raise FileNotFoundError(f"no data-iterator state for this process at {path} "
-                              "(was the checkpoint written with another process count?)")
+      # Written by another number of processes: the state counts global batches and is
+      # the same in every process (zoo.data.pipeline), so any process's file serves.
+      others = sorted(epath.Path(directory).glob("process_*-of-*.json"))
+      if not others:
+        raise FileNotFoundError(f"no data-iterator state in {directory}")
+      path = others[0]
     return json.loads(path.read_text())
 
   def metadata(self, directory):
@@ -58,6 +63,10 @@ class DataStateRestore(ocp.args.CheckpointArgs):
   pass
 
 
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (disk full, unwritable); older ones are intact."""
+
+
 class Checkpointer:
   """Keeps the last `keep` checkpoints of a run under `WORKDIR/checkpoints`."""
 
@@ -72,8 +81,21 @@ class Checkpointer:
     return self.manager.latest_step()
 
   def save(self, step: int, state, data_state) -> None:
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=DataStateSave(data_state)), force=True)
+    """Starts an asynchronous save; errors of the previous save surface here or in wait()."""
+    with self._write_errors(step):
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=DataStateSave(data_state)), force=True)
+
+  @contextlib.contextmanager
+  def _write_errors(self, step):
+    try:
+      yield
+    except Exception as e:
+      intact = [s for s in self.manager.all_steps() if s != step]
+      raise CheckpointWriteError(
+          f"cannot write a checkpoint to {self.directory}: {str(e).splitlines()[0]}. "
+          f"Completed checkpoints are intact (newest: step {max(intact) if intact else None})"
+      ) from None
 
   def restore(self, step: int, abstract_state):
     """Restores into `abstract_state`'s shapes, dtypes and shardings (any mesh)."""
@@ -99,7 +121,8 @@ class Checkpointer:
     return None
 
   def wait(self):
-    self.manager.wait_until_finished()
+    with self._write_errors(None):
+      self.manager.wait_until_finished()
 
   def close(self):
     self.manager.close()

@@ -37,8 +37,12 @@ class _QuietLibraries:
         part in record.pathname for part in ("/orbax/", "/grain/", "/etils/"))
 
 
-def _fail(message: str):
+def _fail(message: str, hard: bool = False):
   print(f"error: {message}", file=sys.stderr)
+  if hard:  # after a failed run: skip interpreter teardown, where orbax's I/O threads
+    sys.stdout.flush()  # print tracebacks of their closed event loops over the message
+    sys.stderr.flush()
+    os._exit(2)
   sys.exit(2)
 
 
@@ -65,11 +69,12 @@ def main(overrides):
   logging.info("jax %s on %d %s device(s), %d process(es)", jax.__version__,
                jax.device_count(), jax.default_backend(), jax.process_count())
 
-  from launch import train, workdir
+  from launch import checkpoint, train, workdir
   try:
     results = train.run(config, FLAGS.workdir, restart=FLAGS.restart)
-  except (train.NonFiniteLossError, workdir.WorkdirError, FileNotFoundError, ValueError) as e:
-    _fail(str(e))
+  except (train.NonFiniteLossError, workdir.WorkdirError, checkpoint.CheckpointWriteError,
+          FileNotFoundError, ValueError) as e:
+    _fail(str(e), hard=True)
   if "preempted" not in results:
     summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}
     logging.info("results: %s", summary)

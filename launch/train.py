@@ -245,11 +245,13 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   finally:
     progress.close()
     preemption.restore()
-    ckpt.wait()
-    ckpt.close()
-    writer.close()
-    if lock:
-      lock.close()
+    try:
+      ckpt.wait()
+    finally:
+      ckpt.close()
+      writer.close()
+      if lock:
+        lock.close()
 
   results.update({
       "experiment": config.experiment,

@@ -5,12 +5,15 @@ import json
 import os
 import random
 import signal
+import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from conftest import launch
-from test_train import SMOKE, TIMING, assert_trees_equal, final_state, read_json, read_metrics
+from test_train import (SMOKE, TIMING, _flatten, assert_trees_equal, final_state, read_json,
+                        read_metrics)
 
 ARGS = (SMOKE, "--config.total_steps=24", "--config.checkpoint_every_steps=2")
 
@@ -138,3 +141,53 @@ def test_nothing_loaded_runs_code():
         if needle in text:
           offenders.append(f"{path}: {needle}")
   assert not offenders
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 30 MB tmpfs: room for one smoke checkpoint, not two."""
+  mount = tmp_path / "disk"
+  mount.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=30M", "tmpfs", str(mount)],
+                    capture_output=True).returncode:
+    pytest.skip("cannot mount a tmpfs here (needs root)")
+  yield str(mount)
+  subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(small_disk):
+  workdir = os.path.join(small_disk, "run")
+  proc = launch(SMOKE, f"--workdir={workdir}", check=False)
+  assert proc.returncode == 2
+  message = proc.stderr.strip().splitlines()[-1]
+  assert message.startswith(f"error: cannot write a checkpoint to {workdir}/checkpoints")
+  assert "No space left on device" in message and "intact (newest: step 2)" in message
+  state = final_state(workdir, 2)  # the completed checkpoint reads back
+  assert int(state["step"]) == 2
+
+
+@pytest.mark.slow
+def test_resume_across_process_counts(tmp_path):
+  """1 process x 8 devices -> 2 x 4 -> 1 x 8 on one workdir ends where a straight run does."""
+  import socket
+  args = (SMOKE, "--config.schedule.name=constant")
+  straight, mixed = str(tmp_path / "straight"), str(tmp_path / "mixed")
+  launch(*args, "--config.total_steps=6", f"--workdir={straight}")
+  launch(*args, "--config.total_steps=2", f"--workdir={mixed}")
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  procs = [launch(*args, "--config.total_steps=4", f"--workdir={mixed}",
+                  f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                  f"--process_id={i}", devices=4, wait=False) for i in range(2)]
+  for proc in procs:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+  assert read_json(os.path.join(mixed, "results.json"))["processes"] == 2
+  launch(*args, "--config.total_steps=6", f"--workdir={mixed}")
+  a, b = final_state(straight, 6), final_state(mixed, 6)
+  assert int(b["step"]) == 6
+  for (key, x), (_, y) in zip(_flatten(a["params"]), _flatten(b["params"])):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6, err_msg=key)
+  assert read_metrics(straight)[-1]["val/top1_accuracy"] == \
+      read_metrics(mixed)[-1]["val/top1_accuracy"]
