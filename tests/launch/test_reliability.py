@@ -15,7 +15,7 @@ from conftest import launch
 from test_train import (SMOKE, TIMING, _flatten, assert_trees_equal, final_state, read_json,
                         read_metrics)
 
-ARGS = (SMOKE, "--config.total_steps=24", "--config.checkpoint_every_steps=2")
+ARGS = (SMOKE, "--config.checkpoint_every_steps=2")
 
 
 def _started_training(workdir):
@@ -49,14 +49,14 @@ def _last_logged_step(workdir):
   return json.loads(lines[-1])["step"] if lines else -1
 
 
-def _run_with_random_kills(workdir, kills, seed):
+def _run_with_random_kills(workdir, kills, seed, steps):
   """Starts the run `kills` times, SIGKILLing each at a random moment after it has made
   progress (checkpoints are saved every 2 steps, so many kills land during a save)."""
   rng = random.Random(seed)
-  killed, corrupted = 0, False
+  killed, during_save, corrupted = 0, 0, False
   for attempt in range(kills):
     before = _last_logged_step(workdir)
-    proc = launch(*ARGS, f"--workdir={workdir}", wait=False)
+    proc = launch(*ARGS, f"--config.total_steps={steps}", f"--workdir={workdir}", wait=False)
     deadline = time.time() + 300
     while _last_logged_step(workdir) <= before and proc.poll() is None:
       assert time.time() < deadline
@@ -66,10 +66,12 @@ def _run_with_random_kills(workdir, kills, seed):
       proc.send_signal(signal.SIGKILL)
       killed += 1
     proc.wait()
+    # a save cut short leaves its temporary directory behind
+    during_save += bool(glob.glob(os.path.join(workdir, "checkpoints", "*orbax-checkpoint-tmp*")))
     if attempt >= kills // 2 and not corrupted and len(_checkpoint_steps(workdir)) >= 2:
       _corrupt_newest_checkpoint(workdir)
       corrupted = True
-  return killed, corrupted
+  return killed, during_save, corrupted
 
 
 @pytest.mark.parametrize("kills, seed", [
@@ -78,13 +80,17 @@ def _run_with_random_kills(workdir, kills, seed):
 ])
 def test_random_kills_and_a_corrupted_checkpoint_end_bitwise_identical(tmp_path, kills, seed):
   straight, chaos = str(tmp_path / "straight"), str(tmp_path / "chaos")
-  launch(*ARGS, f"--workdir={straight}")
-  killed, corrupted = _run_with_random_kills(chaos, kills, seed)
-  assert killed >= kills - 1 and corrupted
-  launch(*ARGS, f"--workdir={chaos}")
+  steps = 8 * kills  # room for every kill to land before the end
+  launch(*ARGS, f"--config.total_steps={steps}", f"--workdir={straight}")
+  killed, during_save, corrupted = _run_with_random_kills(chaos, kills, seed, steps)
+  print(f"{killed} kills, {during_save} during a save, newest checkpoint corrupted once")
+  assert killed == kills and corrupted
+  if kills >= 10:
+    assert during_save >= 1
+  launch(*ARGS, f"--config.total_steps={steps}", f"--workdir={chaos}")
   # the corrupted step was detected, moved aside (not deleted), and an older one used
   assert os.listdir(os.path.join(chaos, "corrupt_checkpoints"))
-  assert_trees_equal(final_state(straight, 24), final_state(chaos, 24))
+  assert_trees_equal(final_state(straight, steps), final_state(chaos, steps))
   assert read_metrics(straight) == read_metrics(chaos)
   a, b = (read_json(os.path.join(w, "results.json")) for w in (straight, chaos))
   assert {k: v for k, v in a.items() if k not in TIMING} == \
