@@ -67,8 +67,9 @@ def model_step_fns(model_name, num_classes=1000):
   def make(matmul_grads):
     model = module.Model(num_classes=num_classes, conv_matmul_grads=matmul_grads)
 
-    def loss(params, x, y):
-      logits = model.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.key(0)})
+    def loss(params, rest, x, y):
+      logits, _ = model.apply({"params": params, **rest}, x, train=True, mutable=list(rest),
+                              rngs={"dropout": jax.random.key(0)})
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     return model, jax.jit(jax.value_and_grad(loss))
   return make(False), make(True)
@@ -79,14 +80,15 @@ def bench_model(args):
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((args.batch, args.size, args.size, 3), np.float32))
   y = jnp.asarray(rng.integers(0, 1000, args.batch))
-  params = model.init(jax.random.key(0), x[:1])["params"]
+  rest = dict(model.init(jax.random.key(0), x[:1]))
+  params = rest.pop("params")
   compile_s = []
   for fn in (xla, mm):
     start = time.perf_counter()
-    jax.block_until_ready(fn(params, x, y))
+    jax.block_until_ready(fn(params, rest, x, y))
     compile_s.append(time.perf_counter() - start)
-  t_xla, t_mm = time_pair([xla, mm], (params, x, y), args.repeats, args.warmup)
-  print(f"| model | input | batch | XLA step s | matmul step s | speed-up | first call s (XLA / matmul) |")
+  t_xla, t_mm = time_pair([xla, mm], (params, rest, x, y), args.repeats, args.warmup)
+  print("| model | input | batch | XLA step s | matmul step s | speed-up | first call s (XLA / matmul) |")
   print("|---|---|---:|---:|---:|---:|---|")
   print(f"| {args.model} | {args.size}x{args.size} | {args.batch} | {t_xla:.2f} | {t_mm:.2f} | "
         f"{t_xla / t_mm:.2f}x | {compile_s[0]:.0f} / {compile_s[1]:.0f} |")
@@ -103,7 +105,7 @@ def main(argv=None):
   parser.add_argument("--check", action="store_true",
                       help="also check that both paths give the same gradients")
   parser.add_argument("--model", default="",
-                      help="time a whole model's loss-and-gradient step instead (e.g. vgg_f)")
+                      help="time a whole model's loss-and-gradient step instead (vgg_f, resnet)")
   parser.add_argument("--size", type=int, default=224, help="input size with --model")
   args = parser.parse_args(argv)
   if args.model:

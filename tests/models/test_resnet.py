@@ -1,0 +1,27 @@
+"""ResNet-50 v1.5: the published parameter count, output shape, v1.5 strides."""
+import jax
+import jax.numpy as jnp
+
+from zoo.models import resnet
+
+
+def test_parameter_count_matches_the_published_figure():
+  # 25,557,032 trainable parameters: torchvision resnet50 / NVIDIA's ResNet-50 v1.5
+  # (no conv biases); Keras' ResNet50 (v1 with conv biases) has 25,583,592.
+  variables = jax.eval_shape(lambda: resnet.Model().init(jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
+  assert sum(x.size for x in jax.tree.leaves(variables["params"])) == 25_557_032
+  assert sum(x.size for x in jax.tree.leaves(variables["batch_stats"])) == 53_120
+
+
+def test_v1_5_strides_in_the_3x3_convolution_and_output_shape():
+  model = resnet.Model(num_classes=5, stage_sizes=(1, 1), width=8)
+  x = jnp.zeros((2, 32, 32, 3))
+  variables = model.init(jax.random.key(0), x)
+  block = variables["params"]["Bottleneck_1"]
+  assert block["Conv_0"]["kernel"].shape == (1, 1, 32, 16)  # the 1x1 keeps stride 1 ...
+  out, state = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  assert out.shape == (2, 5) and "batch_stats" in state
+  _, inter = model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
+  blocks = inter["intermediates"]
+  assert blocks["Bottleneck_0"]["__call__"][0].shape == (2, 8, 8, 32)  # 32 / stem 2 / pool 2
+  assert blocks["Bottleneck_1"]["__call__"][0].shape == (2, 4, 4, 64)  # ... the 3x3 halves it
