@@ -190,11 +190,11 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
                        desc="train", unit="step", mininterval=2.0)
   pending = []  # (step, device metrics) not yet checked on the host
   data_state, step, last_log = None, start_step, (time.time(), start_step)
-  train_seconds, train_steps = 0.0, 0
+  timed_seconds, timed_steps, first_step_s = 0.0, 0, None
 
   def flush():
     """Fetches pending metrics, stops on a non-finite loss, logs the newest."""
-    nonlocal pending, last_log, train_seconds, train_steps
+    nonlocal pending, last_log, timed_seconds, timed_steps
     if not pending:
       return
     fetched = jax.device_get(pending)
@@ -208,14 +208,16 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     s, m = fetched[-1]
     now = time.time()
     seconds, steps = now - last_log[0], s - last_log[1]
-    train_seconds, train_steps = train_seconds + seconds, train_steps + steps
-    rate = steps / max(seconds, 1e-9)
+    timed_seconds, timed_steps = timed_seconds + seconds, timed_steps + steps
     record = {f"train/{k}": float(v) for k, v in m.items()}
-    record.update({"train/bad_records": train_source.num_bad, "steps_per_s": rate,
-                   "examples_per_s_per_device": rate * config.batch_size / len(devices)})
+    record["train/bad_records"] = train_source.num_bad
+    if steps:  # none when only the (compiling) first step is pending
+      rate = steps / max(seconds, 1e-9)
+      record.update({"steps_per_s": rate,
+                     "examples_per_s_per_device": rate * config.batch_size / len(devices)})
+      progress.set_postfix(loss=f"{record['train/loss']:.4f}", steps_s=f"{rate:.2f}",
+                           ex_s_dev=f"{record['examples_per_s_per_device']:.1f}")
     writer.write(s, record)
-    progress.set_postfix(loss=f"{record['train/loss']:.4f}", steps_s=f"{rate:.2f}",
-                         ex_s_dev=f"{record['examples_per_s_per_device']:.1f}")
     last_log = (now, s)
 
   try:
@@ -225,6 +227,10 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       step += 1
       progress.update(1)
       pending.append((step, metrics))
+      if first_step_s is None:  # compilation: kept out of the throughput figures
+        jax.block_until_ready(metrics)
+        first_step_s = time.time() - last_log[0]
+        last_log = (time.time(), step)
       save = step % config.checkpoint_every_steps == 0 or step == total_steps
       evaluate = config.eval_every_steps and step % config.eval_every_steps == 0
       if step % config.log_every_steps == 0 or save or evaluate or preemption.requested:
@@ -260,8 +266,9 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
                "bad_train_records": train_source.num_bad,
                "bad_train_record_examples": train_source.examples()},
       "step": step, "devices": len(devices), "processes": process_count,
-      "train_steps_this_run": train_steps,
-      "train_steps_per_s": train_steps / train_seconds if train_seconds else None,
+      "train_steps_this_run": step - start_step,
+      "first_step_s": first_step_s,  # includes compilation
+      "train_steps_per_s": timed_steps / timed_seconds if timed_seconds else None,
       "train_step_compilations": len(traces),
       "wall_time_s": time.time() - start_time,
   })

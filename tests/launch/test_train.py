@@ -14,7 +14,7 @@ from launch import checkpoint
 
 SMOKE = "--experiment=imagenet_vgg_f:smoke"
 TIMING = ("steps_per_s", "examples_per_s_per_device", "wall_time_s", "train_steps_per_s",
-          "train_steps_this_run")
+          "train_steps_this_run", "first_step_s")
 
 
 def read_json(path):
