@@ -38,6 +38,9 @@ def build_model(model_config, num_classes: int) -> nn.Module:
   kwargs["dtype"] = jnp.dtype(kwargs["dtype"])
   kwargs["param_dtype"] = jnp.dtype(kwargs["param_dtype"])
   if "conv_matmul_grads" in kwargs:  # 'auto' lets the layer pick by backend
+    if kwargs["conv_matmul_grads"] not in _SWITCH:
+      raise ValueError(f"--config.model.conv_matmul_grads={kwargs['conv_matmul_grads']}: "
+                       f"expected one of {', '.join(_SWITCH)}")
     kwargs["conv_matmul_grads"] = _SWITCH[kwargs["conv_matmul_grads"]]
   module = importlib.import_module(f"zoo.models.{name}")
   return module.Model(num_classes=num_classes, **kwargs)
