@@ -53,7 +53,7 @@ def _flatten(tree, prefix=""):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("smoke"))
-  launch(SMOKE, f"--workdir={workdir}")
+  launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4")
   return workdir
 
 
@@ -69,6 +69,7 @@ def test_smoke_writes_results_and_compiles_once(smoke_run):
   assert config["experiment"] == "imagenet_vgg_f:smoke" and config["batch_size"] == 16
   metrics = read_metrics(smoke_run)
   assert [m["step"] for m in metrics if "train/loss" in m] == [2, 4, 6]
+  assert [m["step"] for m in metrics if "val/top1_accuracy" in m] == [4, 6]  # every 4 + final
   assert os.listdir(os.path.join(smoke_run, "tensorboard"))
 
 
