@@ -9,7 +9,9 @@ export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 RUN_EXPERIMENT ?= imagenet_vgg_f:synthetic
 RUN_WORKDIR ?= runs/$(subst :,_,$(RUN_EXPERIMENT))
 
-.PHONY: run test test-all clean
+BENCH_EXPERIMENT ?= imagenet_vgg_f:synthetic
+
+.PHONY: run test test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +27,9 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2
+
+bench: $(STAMP)
+	XLA_FLAGS= $(PY) -m launch.bench --experiment=$(BENCH_EXPERIMENT)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

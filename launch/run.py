@@ -11,6 +11,9 @@ import sys
 
 from absl import app, flags, logging
 
+from launch.overrides import split_overrides
+from launch import writers
+
 flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
 flags.DEFINE_bool("list", False, "List every experiment and variant, then exit.")
@@ -20,21 +23,6 @@ flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-
 flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
 FLAGS = flags.FLAGS
-
-
-def _split_overrides(argv):
-  """absl does not know `--config.*`; they are parsed (and type-checked) by launch.config."""
-  overrides = [a for a in argv[1:] if a.startswith("--config.")]
-  FLAGS([a for a in argv if not a.startswith("--config.")])
-  return overrides
-
-
-class _QuietLibraries:
-  """Keeps orbax's and grain's per-save INFO chatter out of the run's log."""
-
-  def filter(self, record):
-    return record.levelno >= 30 or not any(
-        part in record.pathname for part in ("/orbax/", "/grain/", "/etils/"))
 
 
 def _fail(message: str, hard: bool = False):
@@ -47,7 +35,7 @@ def _fail(message: str, hard: bool = False):
 
 
 def main(overrides):
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  writers.quiet_library_logs()
   from launch import config as config_lib  # after flag parsing: keeps --help fast
   if FLAGS.list:
     print(config_lib.list_experiments())
@@ -81,4 +69,4 @@ def main(overrides):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_split_overrides)
+  app.run(main, flags_parser=split_overrides)

@@ -13,7 +13,6 @@ import signal
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 from absl import logging
@@ -108,6 +107,61 @@ def _run_evaluators(evaluators, state, workdir):
   return results
 
 
+class Setup:
+  """What a run is built from, derived from the config: the mesh and shardings, the data,
+  the derived step counts, the task and its (abstract) state. Shared with launch.bench."""
+
+  def __init__(self, config):
+    self.config = config
+    self.devices = jax.devices()
+    mesh = Mesh(np.asarray(self.devices), ("data",))
+    self.replicated = NamedSharding(mesh, P())
+    self.data_sharding = NamedSharding(mesh, P("data"))
+    for name in ("batch_size", "eval_batch_size"):
+      if config[name] % len(self.devices):
+        raise ValueError(f"--config.{name}={config[name]} is not divisible by the "
+                         f"{len(self.devices)} devices of the mesh")
+    self.process_count = jax.process_count()
+    self.data_module = pipeline.data_module(config.data)
+    self.train_source = pipeline.open_source(config.data, config.data.train_split)
+    self.steps_per_epoch = max(1, len(self.train_source) // config.batch_size)
+    self.total_steps = (config.total_steps if config.total_steps is not None
+                        else int(round(config.num_epochs * self.steps_per_epoch)))
+    task_module = importlib.import_module(f"zoo.tasks.{config.task}")
+    self.task = task_module.Task(config, data=self.data_module,
+                                 steps_per_epoch=self.steps_per_epoch,
+                                 total_steps=self.total_steps)
+    self.init_rng, self.train_rng = jax.random.split(jax.random.key(config.seed))
+    self.abstract_state = jax.eval_shape(self.task.init, self.init_rng)
+    self.state_sharding = jax.tree.map(lambda _: self.replicated, self.abstract_state)
+
+  def to_device(self, batch):
+    """Per-process numpy batch -> global arrays sharded along `data`."""
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(self.data_sharding, np.asarray(x)),
+        batch)
+
+  def train_iterator(self):
+    return pipeline.train_iterator(
+        self.config.data, self.train_source, seed=self.config.seed,
+        local_batch_size=self.config.batch_size // self.process_count,
+        process_index=jax.process_index(), process_count=self.process_count)
+
+  def init_state(self):
+    return jax.jit(self.task.init, out_shardings=self.state_sharding)(self.init_rng)
+
+  def jit_train_step(self, traces=None):
+    """`step(state, batch, rng) -> (state, metrics)`, jitted over the mesh, donating state."""
+    def step_fn(state, batch, rng):
+      if traces is not None:
+        traces.append(1)  # runs only while tracing: counts compilations
+      return self.task.train_step(state, batch, jax.random.fold_in(rng, state.step))
+
+    return jax.jit(step_fn, in_shardings=(self.state_sharding, self.data_sharding,
+                                          self.replicated),
+                   out_shardings=(self.state_sharding, self.replicated), donate_argnums=(0,))
+
+
 def run(config, workdir: str, *, restart: bool = False) -> dict:
   """Trains (or, with total_steps=0, only evaluates) `config` in `workdir`.
 
@@ -122,44 +176,17 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
-  devices = jax.devices()
-  mesh = Mesh(np.asarray(devices), ("data",))
-  replicated, data_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-  for name in ("batch_size", "eval_batch_size"):
-    if config[name] % len(devices):
-      raise ValueError(f"--config.{name}={config[name]} is not divisible by the "
-                       f"{len(devices)} devices of the mesh")
-  process_count = jax.process_count()
-  local_batch = config.batch_size // process_count
-
-  def to_device(batch):
-    return jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(data_sharding, np.asarray(x)), batch)
-
-  data_module = pipeline.data_module(config.data)
-  train_source = pipeline.open_source(config.data, config.data.train_split)
-  num_train = len(train_source)
-  steps_per_epoch = max(1, num_train // config.batch_size)
-  total_steps = (config.total_steps if config.total_steps is not None
-                 else int(round(config.num_epochs * steps_per_epoch)))
+  x = Setup(config)
+  devices, data_module, train_source = x.devices, x.data_module, x.train_source
+  total_steps, train_rng = x.total_steps, x.train_rng
   logging.info("data: %s%s; %d train records, %d steps/epoch, %d steps",
                data_module.DESCRIPTION, " [STAND-IN DATA]" if data_module.STAND_IN else "",
-               num_train, steps_per_epoch, total_steps)
-
-  task_module = importlib.import_module(f"zoo.tasks.{config.task}")
-  task = task_module.Task(config, data=data_module, steps_per_epoch=steps_per_epoch,
-                          total_steps=total_steps)
-  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
-
-  abstract_state = jax.eval_shape(task.init, init_rng)
-  state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+               len(train_source), x.steps_per_epoch, total_steps)
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
-  train_iter = pipeline.train_iterator(
-      config.data, train_source, seed=config.seed, local_batch_size=local_batch,
-      process_index=jax.process_index(), process_count=process_count)
+  train_iter = x.train_iterator()
 
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                        abstract_state, state_sharding)
+                        x.abstract_state, x.state_sharding)
   restored = ckpt.restore_latest(target)
   if restored is not None:
     start_step, state, data_state = restored
@@ -167,7 +194,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     logging.info("resumed from the checkpoint of step %d in %s", start_step, ckpt.directory)
   else:
     start_step = 0
-    state = jax.jit(task.init, out_shardings=state_sharding)(init_rng)
+    state = x.init_state()
     if config.init_from:
       state, copied, skipped = _merge_pretrained(state, checkpoint.load_params(config.init_from))
       logging.info("init_from %s: %d arrays loaded, %d left at init: %s",
@@ -176,16 +203,10 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
         raise ValueError(f"--config.init_from='{config.init_from}' matched no parameter")
 
   traces = []
-
-  def step_fn(state, batch, rng):
-    traces.append(1)  # runs only while tracing: counts compilations
-    return task.train_step(state, batch, jax.random.fold_in(rng, state.step))
-
-  train_step = jax.jit(step_fn, in_shardings=(state_sharding, data_sharding, replicated),
-                       out_shardings=(state_sharding, replicated), donate_argnums=(0,))
+  train_step = x.jit_train_step(traces)
   writer = MetricWriter(workdir, enabled=is_main, resume_step=start_step)
-  evaluators = _build_evaluators(config, task, to_device)
-  batches = _prefetch_to_device(train_iter, to_device, config.data.prefetch_to_device)
+  evaluators = _build_evaluators(config, x.task, x.to_device)
+  batches = _prefetch_to_device(train_iter, x.to_device, config.data.prefetch_to_device)
   progress = tqdm.tqdm(total=total_steps, initial=start_step, disable=not is_main,
                        desc="train", unit="step", mininterval=2.0)
   pending = []  # (step, device metrics) not yet checked on the host
@@ -265,7 +286,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
                "stand_in": bool(data_module.STAND_IN),
                "bad_train_records": train_source.num_bad,
                "bad_train_record_examples": train_source.examples()},
-      "step": step, "devices": len(devices), "processes": process_count,
+      "step": step, "devices": len(devices), "processes": x.process_count,
       "train_steps_this_run": step - start_step,
       "first_step_s": first_step_s,  # includes compilation
       "train_steps_per_s": timed_steps / timed_seconds if timed_seconds else None,

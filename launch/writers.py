@@ -3,7 +3,20 @@ event files (tensorboardX, no TensorFlow). Only process 0 writes."""
 import json
 import os
 
+from absl import logging
 from tensorboardX import SummaryWriter
+
+
+class _QuietLibraries:
+  """Keeps orbax's and grain's per-save INFO chatter out of the run's log."""
+
+  def filter(self, record):
+    return record.levelno >= 30 or not any(
+        part in record.pathname for part in ("/orbax/", "/grain/", "/etils/"))
+
+
+def quiet_library_logs():
+  logging.get_absl_handler().addFilter(_QuietLibraries())
 
 
 class MetricWriter:

@@ -197,7 +197,7 @@ def filter_grad(x, dy, kernel_hw, strides, pads, dilation, *, method="auto",
   fori_loop step (None: about CHUNK_BYTES of copies, a multiple of the device count).
   """
   kernel_hw, strides, dilation = _pair(kernel_hw), _pair(strides), _pair(dilation)
-  (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+  (kh, kw), (sh, sw) = kernel_hw, strides
   n, h, w, cin = x.shape
   _, ho, wo, cout = dy.shape
   dtype = jnp.promote_types(jnp.promote_types(x.dtype, dy.dtype), jnp.float32)
