@@ -5,10 +5,9 @@ module shards, shuffles, augments and batches them.
 Each process reads its own share of every global batch; the loop turns the per-process
 batches into global arrays.
 """
+import functools
 import importlib
 import math
-
-import functools
 
 import grain
 import numpy as np
