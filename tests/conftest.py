@@ -1,5 +1,6 @@
 """Every test sees eight CPU devices, so sharding bugs show up on a laptop."""
 import os
+import socket
 import subprocess
 import sys
 
@@ -23,3 +24,22 @@ def launch(*args, devices=8, check=True, timeout=600, wait=True):
     raise AssertionError(f"launch.run {' '.join(args)} exited {proc.returncode}:\n"
                          f"{proc.stderr[-4000:]}")
   return proc
+
+
+def launch_processes(*args, num_processes=2, devices=4):
+  """Runs `launch.run ARGS` as `num_processes` processes joined on a free localhost port."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  procs = [launch(*args, f"--coordinator_address=127.0.0.1:{port}",
+                  f"--num_processes={num_processes}", f"--process_id={i}", devices=devices,
+                  wait=False) for i in range(num_processes)]
+  for proc in procs:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+
+
+def training_started(workdir):
+  """True once the run in `workdir` has logged its first train metrics."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  return os.path.exists(path) and os.path.getsize(path) > 0

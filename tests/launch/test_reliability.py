@@ -11,16 +11,11 @@ import time
 import numpy as np
 import pytest
 
-from conftest import launch
+from conftest import launch, launch_processes, training_started
 from test_train import (SMOKE, TIMING, _flatten, assert_trees_equal, final_state, read_json,
                         read_metrics)
 
 ARGS = (SMOKE, "--config.checkpoint_every_steps=2")
-
-
-def _started_training(workdir):
-  path = os.path.join(workdir, "metrics.jsonl")
-  return os.path.exists(path) and os.path.getsize(path) > 0
 
 
 def _checkpoint_steps(workdir):
@@ -101,7 +96,7 @@ def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
   first = launch(SMOKE, "--config.total_steps=400", f"--workdir={tmp_path}", wait=False)
   try:
     deadline = time.time() + 300
-    while not _started_training(str(tmp_path)):
+    while not training_started(str(tmp_path)):
       assert first.poll() is None and time.time() < deadline
       time.sleep(0.02)
     second = launch(SMOKE, f"--workdir={tmp_path}", check=False)
@@ -176,20 +171,11 @@ def test_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(small_disk):
 @pytest.mark.slow
 def test_resume_across_process_counts(tmp_path):
   """1 process x 8 devices -> 2 x 4 -> 1 x 8 on one workdir ends where a straight run does."""
-  import socket
   args = (SMOKE, "--config.schedule.name=constant")
   straight, mixed = str(tmp_path / "straight"), str(tmp_path / "mixed")
   launch(*args, "--config.total_steps=6", f"--workdir={straight}")
   launch(*args, "--config.total_steps=2", f"--workdir={mixed}")
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  procs = [launch(*args, "--config.total_steps=4", f"--workdir={mixed}",
-                  f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-                  f"--process_id={i}", devices=4, wait=False) for i in range(2)]
-  for proc in procs:
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out[-3000:]
+  launch_processes(*args, "--config.total_steps=4", f"--workdir={mixed}")
   assert read_json(os.path.join(mixed, "results.json"))["processes"] == 2
   launch(*args, "--config.total_steps=6", f"--workdir={mixed}")
   a, b = final_state(straight, 6), final_state(mixed, 6)

@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import launch
+from conftest import launch, launch_processes, training_started
 from launch import checkpoint
 
 SMOKE = "--experiment=imagenet_vgg_f:smoke"
@@ -121,8 +121,7 @@ def test_sigterm_saves_exits_cleanly_and_resumes(tmp_path):
           f"--workdir={tmp_path}")
   proc = launch(*args, wait=False)
   deadline = time.time() + 300
-  metrics = os.path.join(tmp_path, "metrics.jsonl")
-  while not (os.path.exists(metrics) and os.path.getsize(metrics)):  # training has begun
+  while not training_started(str(tmp_path)):
     assert proc.poll() is None and time.time() < deadline
     time.sleep(0.02)
   proc.send_signal(signal.SIGTERM)
@@ -151,16 +150,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_good_checkpoints(tmp_pa
 
 
 def test_two_processes_of_four_devices_match_one_process_of_eight(smoke_run, tmp_path):
-  import socket
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  procs = [launch(SMOKE, f"--workdir={tmp_path}", f"--coordinator_address=127.0.0.1:{port}",
-                  "--num_processes=2", f"--process_id={i}", devices=4, wait=False)
-           for i in range(2)]
-  for proc in procs:
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out[-3000:]
+  launch_processes(SMOKE, f"--workdir={tmp_path}")
   one, two = read_json(os.path.join(smoke_run, "results.json")), \
       read_json(os.path.join(tmp_path, "results.json"))
   assert two["processes"] == 2 and two["devices"] == 8
