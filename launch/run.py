@@ -26,12 +26,16 @@ FLAGS = flags.FLAGS
 
 
 def _fail(message: str, hard: bool = False):
-  print(f"error: {message}", file=sys.stderr)
-  if hard:  # after a failed run: skip interpreter teardown, where orbax's I/O threads
-    sys.stdout.flush()  # print tracebacks of their closed event loops over the message
-    sys.stderr.flush()
-    os._exit(2)
-  sys.exit(2)
+  if not hard:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+  # After a failed run orbax's I/O threads may still be printing tracebacks (and tqdm may
+  # have left a line open): write the message as one write() on a line of its own, then
+  # skip the interpreter teardown, where those threads print more.
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os.write(2, f"\nerror: {message}\n".encode())
+  os._exit(2)
 
 
 def main(overrides):

@@ -43,3 +43,10 @@ def training_started(workdir):
   """True once the run in `workdir` has logged its first train metrics."""
   path = os.path.join(workdir, "metrics.jsonl")
   return os.path.exists(path) and os.path.getsize(path) > 0
+
+
+def error_line(stderr: str) -> str:
+  """The launcher's one-line `error: ...` message (library threads may log around it)."""
+  lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+  assert len(lines) == 1, stderr[-3000:]
+  return lines[0]

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import launch, launch_processes, training_started
+from conftest import error_line, launch, launch_processes, training_started
 from test_train import (SMOKE, TIMING, _flatten, assert_trees_equal, final_state, read_json,
                         read_metrics)
 
@@ -127,7 +127,7 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
   blocker.write_text("not a directory")
   proc = launch(SMOKE, f"--workdir={blocker}/run", check=False)
   assert proc.returncode == 2
-  assert proc.stderr.strip().splitlines()[-1].startswith(
+  assert error_line(proc.stderr).startswith(
       f"error: --workdir={blocker}/run is not a writable directory")
 
 
@@ -160,8 +160,7 @@ def test_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(small_disk):
   workdir = os.path.join(small_disk, "run")
   proc = launch(SMOKE, f"--workdir={workdir}", check=False)
   assert proc.returncode == 2
-  # orbax's writer threads may print their own tracebacks around our one-line message
-  message = next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
+  message = error_line(proc.stderr)
   assert message.startswith(f"error: cannot write a checkpoint to {workdir}/checkpoints")
   assert "No space left on device" in message and "intact (newest: step 2)" in message
   state = final_state(workdir, 2)  # the completed checkpoint reads back

@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import launch, launch_processes, training_started
+from conftest import error_line, launch, launch_processes, training_started
 from launch import checkpoint
 
 SMOKE = "--experiment=imagenet_vgg_f:smoke"
@@ -139,7 +139,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_good_checkpoints(tmp_pa
                 "--config.schedule.warmup_epochs=0", "--config.schedule.decay_epochs=(0.125,)",
                 "--config.schedule.decay_factor=1e4", check=False)
   assert proc.returncode == 2
-  message = proc.stderr.strip().splitlines()[-1]
+  message = error_line(proc.stderr)
   bad_step = int(message.split(" at step ")[1].split(";")[0])
   assert message.startswith("error: non-finite") and 2 < bad_step < 12
   steps = ocp.utils.checkpoint_steps(os.path.join(tmp_path, "checkpoints"))
