@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoo.models import vgg_f
+from zoo.models import layers, vgg_f
 
 
 def count(tree):
@@ -41,7 +41,8 @@ def test_local_response_norm_matches_the_formula():
 
 
 def test_ceil_mode_pooling_sizes():
-  assert vgg_f.max_pool_ceil(jnp.zeros((1, 54, 54, 1))).shape == (1, 27, 27, 1)
-  assert vgg_f.max_pool_ceil(jnp.zeros((1, 13, 13, 1))).shape == (1, 6, 6, 1)
+  pool = layers.MaxPool((3, 3), (2, 2), padding="CEIL")
+  assert pool.apply({}, jnp.zeros((1, 54, 54, 1))).shape == (1, 27, 27, 1)
+  assert pool.apply({}, jnp.zeros((1, 13, 13, 1))).shape == (1, 6, 6, 1)
   x = -jnp.ones((1, 4, 4, 1))  # padding must never win the max
-  assert float(vgg_f.max_pool_ceil(x).max()) == -1.0
+  assert float(pool.apply({}, x).max()) == -1.0

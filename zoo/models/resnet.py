@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from zoo.models.conv import Conv
+from zoo.models.layers import MaxPool
 
 _kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -55,7 +56,7 @@ class ResNet(nn.Module):
                              dtype=self.dtype, param_dtype=self.param_dtype)
     x = conv(self.width, (7, 7), strides=2, padding=((3, 3), (3, 3)), name="stem")(x)
     x = nn.relu(norm(name="stem_bn")(x))
-    x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+    x = MaxPool((3, 3), (2, 2), padding=((1, 1), (1, 1)))(x)
     for stage, blocks in enumerate(self.stage_sizes):
       for block in range(blocks):
         strides = 2 if stage > 0 and block == 0 else 1

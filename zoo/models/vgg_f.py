@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from zoo.models.conv import Conv
+from zoo.models.layers import MaxPool
 
 # He initialisation: the paper's N(0, 0.01) stalls without its long schedule.
 _kernel_init = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
@@ -25,15 +26,6 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
       jnp.square(x), 0.0, lax.add, (1, 1, 1, size), (1, 1, 1, 1),
       ((0, 0), (0, 0), (0, 0), (size // 2, (size - 1) // 2)))
   return x / (k + alpha / size * squares) ** beta
-
-
-def max_pool_ceil(x, window=3, stride=2):
-  """Max-pool whose output size rounds up (Caffe), padding the far edge with -inf."""
-  def pad(n):
-    out = -(-(n - window) // stride) + 1
-    return (0, max(0, (out - 1) * stride + window - n))
-  return nn.max_pool(x, (window, window), (stride, stride),
-                     padding=(pad(x.shape[1]), pad(x.shape[2])))
 
 
 class VGGF(nn.Module):
@@ -52,14 +44,15 @@ class VGGF(nn.Module):
                              param_dtype=self.param_dtype, kernel_init=_kernel_init)
     dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
                               kernel_init=_kernel_init)
+    pool = functools.partial(MaxPool, (3, 3), (2, 2), padding="CEIL")  # Caffe rounds up
     norm = local_response_norm if self.lrn else (lambda y: y)
     x = nn.relu(conv(64, (11, 11), strides=(4, 4), padding="VALID", name="conv1")(x))
-    x = max_pool_ceil(norm(x))
+    x = pool()(norm(x))
     x = nn.relu(conv(256, (5, 5), padding=((2, 2), (2, 2)), name="conv2")(x))
-    x = max_pool_ceil(norm(x))
+    x = pool()(norm(x))
     for i in (3, 4, 5):
       x = nn.relu(conv(256, (3, 3), padding=((1, 1), (1, 1)), name=f"conv{i}")(x))
-    x = max_pool_ceil(x)
+    x = pool()(x)
     x = x.reshape((x.shape[0], -1))
     for i in (6, 7):
       x = nn.relu(dense(self.fc_features, name=f"fc{i}")(x))
