@@ -16,8 +16,14 @@ class ConfigError(ValueError):
   """A bad experiment name, variant, override key or override value."""
 
 
+def _experiment_names():
+  """Modules of `experiments/`; a leading underscore marks a shared helper, not an experiment."""
+  return sorted(m.name for m in pkgutil.iter_modules(experiments.__path__)
+                if not m.name.startswith("_"))
+
+
 def _experiment_module(name):
-  known = sorted(m.name for m in pkgutil.iter_modules(experiments.__path__))
+  known = _experiment_names()
   if name not in known:
     raise ConfigError(f"unknown experiment '{name}'; known: {', '.join(known)}")
   return importlib.import_module(f"experiments.{name}")
@@ -39,12 +45,12 @@ def load_experiment(spec: str) -> ml_collections.ConfigDict:
 def list_experiments() -> str:
   """One line per experiment and per variant, with its description."""
   lines = []
-  for info in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name):
-    module = importlib.import_module(f"experiments.{info.name}")
+  for name in _experiment_names():
+    module = importlib.import_module(f"experiments.{name}")
     doc = (module.__doc__ or "").strip().splitlines()
-    lines.append(f"{info.name:<28} {doc[0] if doc else ''}")
+    lines.append(f"{name:<28} {doc[0] if doc else ''}")
     for arg, description in getattr(module, "VARIANTS", {}).items():
-      lines.append(f"  {info.name + ':' + arg:<26} {description}")
+      lines.append(f"  {name + ':' + arg:<26} {description}")
   return "\n".join(lines)
 
 

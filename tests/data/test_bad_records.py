@@ -122,7 +122,7 @@ def test_pipeline_batches_skip_bad_records(monkeypatch):
       validate=lambda config, r: image_transforms.validate_classification(r, 3))
   monkeypatch.setattr(pipeline, "data_module", lambda config: module)
   config = ml_collections.ConfigDict(dict(
-      name="fake", train_split="train", image_size=8, resize_size=12, random_crop=True,
+      name="fake", train_split="train", image_size=8, resize_size=12, train_crop="random", min_crop_area=0.08, color_jitter=0.0, eval_crops="center",
       random_flip=True, num_threads=2, prefetch_batches=2, max_bad_fraction=0.1))
   source = pipeline.open_source(config, "train")
   it = pipeline.train_iterator(config, source, seed=0, local_batch_size=4)

@@ -9,7 +9,7 @@ from zoo.data import pipeline, shapes
 def data_config(**overrides):
   config = ml_collections.ConfigDict(dict(
       name="shapes", dir="", train_split="train", image_size=32, resize_size=36,
-      random_crop=True, random_flip=True, num_threads=2, prefetch_batches=2,
+      train_crop="random", min_crop_area=0.08, color_jitter=0.0, eval_crops="center", random_flip=True, num_threads=2, prefetch_batches=2,
       seed=0, num_train=40, num_eval=10, max_bad_fraction=0.0))
   config.update(overrides)
   return config
@@ -39,7 +39,7 @@ def test_train_iterator_shards_batches_and_resumes_from_state():
 
 
 def test_process_shards_are_disjoint_and_cover_the_split():
-  config = data_config(num_train=12, random_crop=False, random_flip=False)
+  config = data_config(num_train=12, train_crop="center", random_flip=False)
   labels_seen = []
   for index in range(3):
     it = pipeline.train_iterator(config, pipeline.open_source(config, "train"), seed=0,

@@ -90,6 +90,26 @@ def test_init_from_loads_parameters_into_a_fresh_workdir(smoke_run, tmp_path):
   assert fresh["val/loss"] == pytest.approx(results["val/loss"], rel=1e-5)
 
 
+def test_ensemble_averages_the_members_distributions(smoke_run, tmp_path):
+  other, ensemble = str(tmp_path / "other"), str(tmp_path / "ensemble")
+  launch(SMOKE, f"--workdir={other}", "--config.seed=1")
+  launch(SMOKE, f"--workdir={ensemble}", "--config.total_steps=0",
+         f"--config.init_from={smoke_run}", f"--config.evals.val.ensemble={other}")
+  a, b, both = (read_json(os.path.join(w, "results.json")) for w in (smoke_run, other, ensemble))
+  assert len({a["val/loss"], b["val/loss"], both["val/loss"]}) == 3
+  # Cross-entropy is convex in the predicted distribution: the loss of the averaged
+  # distribution is at most the average of the members' losses.
+  assert both["val/loss"] <= (a["val/loss"] + b["val/loss"]) / 2 + 1e-6
+
+
+def test_ten_crop_evaluation_runs_end_to_end(smoke_run, tmp_path):
+  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=0",
+         f"--config.init_from={smoke_run}", "--config.data.eval_crops=ten")
+  single = read_json(os.path.join(smoke_run, "results.json"))
+  ten = read_json(os.path.join(tmp_path, "results.json"))
+  assert ten["val/num_examples"] == 64 and ten["val/loss"] != single["val/loss"]
+
+
 def _wait_for_checkpoint(proc, workdir, step, timeout=300):
   deadline = time.time() + timeout
   target = os.path.join(workdir, "checkpoints", str(step))

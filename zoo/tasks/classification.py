@@ -1,7 +1,11 @@
 """Image classification: softmax cross-entropy (optional label smoothing), top-1/top-5.
 
 The task owns its train state, its batch structure ({'image': uint8 [N,H,W,3],
-'label': int32 [N]}) and a pure `train_step`; the loop only sees pytrees.
+'label': int32 [N]}) and a pure `train_step`; the loop only sees pytrees. Models with
+auxiliary classifiers (GoogLeNet, Inception-v3) return `(logits, (aux, ...))` in
+training; each auxiliary loss is added with weight `config.aux_loss_weight`. Evaluation
+images of shape [N, K, H, W, 3] (multi-crop testing) get the mean of their K predicted
+distributions.
 """
 import importlib
 from typing import Any
@@ -17,6 +21,8 @@ from zoo.tasks import optimizers
 # ImageNet channel statistics on the 0-255 scale; images arrive as uint8.
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Caffe / Keras ResNet50: BGR, mean removed
+NORMALIZATIONS = ("imagenet", "inception", "caffe")
 
 
 @flax.struct.dataclass
@@ -46,10 +52,19 @@ def build_model(model_config, num_classes: int) -> nn.Module:
   return module.Model(num_classes=num_classes, **kwargs)
 
 
-def normalize(images, dtype):
-  mean = jnp.asarray(MEAN_RGB, jnp.float32)
-  std = jnp.asarray(STDDEV_RGB, jnp.float32)
-  return ((images.astype(jnp.float32) - mean) / std).astype(dtype)
+def normalize(images, dtype, mode: str = "imagenet"):
+  """uint8 RGB -> model input: 'imagenet' per-channel mean/std, 'inception' [-1, 1]
+  (TF-slim and Keras InceptionV3), 'caffe' BGR minus the mean (Keras ResNet50 weights)."""
+  x = images.astype(jnp.float32)
+  if mode == "imagenet":
+    x = (x - jnp.asarray(MEAN_RGB)) / jnp.asarray(STDDEV_RGB)
+  elif mode == "inception":
+    x = x / 127.5 - 1.0
+  elif mode == "caffe":
+    x = x[..., ::-1] - jnp.asarray(CAFFE_MEAN_BGR)
+  else:
+    raise ValueError(f"--config.input_normalization='{mode}': expected one of {NORMALIZATIONS}")
+  return x.astype(dtype)
 
 
 def cross_entropy(logits, labels, num_classes: int, label_smoothing: float = 0.0):
@@ -74,6 +89,8 @@ class Task:
     self.num_classes = data.NUM_CLASSES
     self.model = build_model(config.model, self.num_classes)
     self.dtype = jnp.dtype(config.model.dtype)
+    self.normalization = config.input_normalization
+    normalize(jnp.zeros((1, 3), jnp.uint8), self.dtype, self.normalization)  # checks the name
     self.tx, self.schedule = optimizers.make_optimizer(config, steps_per_epoch, total_steps)
 
   def dummy_batch(self, batch_size: int = 1):
@@ -82,8 +99,9 @@ class Task:
             "label": jnp.zeros((batch_size,), jnp.int32)}
 
   def init(self, rng) -> TrainState:
-    variables = self.model.init({"params": rng}, normalize(self.dummy_batch()["image"], self.dtype),
-                                train=False)
+    images = normalize(self.dummy_batch()["image"], self.dtype, self.normalization)
+    # In training mode, so heads used only in training (auxiliary classifiers) exist too.
+    variables = self.model.init({"params": rng, "dropout": rng}, images, train=True)
     params = variables.pop("params")
     return TrainState(
         step=jnp.zeros((), jnp.int32), params=params, model_state=dict(variables),
@@ -92,7 +110,7 @@ class Task:
 
   def _apply(self, params, model_state, images, train, rng=None):
     variables = {"params": params, **model_state}
-    images = normalize(images, self.dtype)
+    images = normalize(images, self.dtype, self.normalization)
     if train:
       logits, updates = self.model.apply(variables, images, train=True, rngs={"dropout": rng},
                                          mutable=list(model_state))
@@ -103,24 +121,39 @@ class Task:
     labels = batch["label"]
 
     def loss_fn(params):
-      logits, model_state = self._apply(params, state.model_state, batch["image"], True, rng)
-      loss = cross_entropy(logits, labels, self.num_classes, self.config.label_smoothing).mean()
-      return loss, (logits, model_state)
+      outputs, model_state = self._apply(params, state.model_state, batch["image"], True, rng)
+      logits, aux_logits = outputs if isinstance(outputs, tuple) else (outputs, ())
+      xent = lambda z: cross_entropy(z, labels, self.num_classes,
+                                     self.config.label_smoothing).mean()
+      loss = xent(logits)
+      aux = {f"aux_loss_{i}": xent(z) for i, z in enumerate(aux_logits)}
+      total = loss + self.config.aux_loss_weight * sum(aux.values())
+      if aux:
+        aux["total_loss"] = total
+      return total, (logits, model_state, {"loss": loss, **aux})
 
-    (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (_, (logits, model_state, losses)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = state.ema_params
     if ema is not None:
       ema = optimizers.ema_update(ema, params, self.config.ema_decay)
-    metrics = {"loss": loss, "accuracy": topk_correct(logits, labels, 1).mean(),
+    metrics = {**losses, "accuracy": topk_correct(logits, labels, 1).mean(),
                "grad_norm": optimizers.global_norm(grads), "learning_rate": self.schedule(state.step)}
     new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
                               opt_state=opt_state, ema_params=ema)
     return new_state, metrics
 
   def predict_fn(self, state: TrainState, batch):
-    """{'logits': [N, classes]}, from the averaged weights when EMA is on."""
+    """{'logits': [N, classes]}, from the averaged weights when EMA is on. For K crops per
+    example ([N, K, H, W, 3]) the logits are the log of the mean predicted distribution."""
     params = state.ema_params if state.ema_params is not None else state.params
-    logits, _ = self._apply(params, state.model_state, batch["image"], False)
-    return {"logits": logits}
+    images = batch["image"]
+    if images.ndim == 4:
+      return {"logits": self._apply(params, state.model_state, images, False)[0]}
+    n, k = images.shape[:2]
+    logits, _ = self._apply(params, state.model_state, images.reshape((n * k,) + images.shape[2:]),
+                            False)
+    log_probs = jax.nn.log_softmax(logits).reshape(n, k, -1)
+    return {"logits": jax.nn.logsumexp(log_probs, axis=1) - jnp.log(k)}
