@@ -19,6 +19,13 @@ def data_module(data_config):
   return importlib.import_module(f"zoo.data.{data_config.name}")
 
 
+def num_classes(module, data_config) -> int:
+  """`module.NUM_CLASSES`, or `module.num_classes(data_config)` where the data decides it."""
+  if hasattr(module, "num_classes"):
+    return module.num_classes(data_config)
+  return module.NUM_CLASSES
+
+
 def open_source(data_config, split: str, *, train: bool = True) -> bad_records.GuardedSource:
   """The split's records, with bad ones counted and reported; in training they are
   replaced by the next good record, in evaluation (`train=False`) left out."""

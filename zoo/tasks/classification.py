@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from zoo.data import pipeline
 from zoo.tasks import optimizers
 
 # ImageNet channel statistics on the 0-255 scale; images arrive as uint8.
@@ -86,7 +87,7 @@ class Task:
 
   def __init__(self, config, *, data, steps_per_epoch: int, total_steps: int):
     self.config = config
-    self.num_classes = data.NUM_CLASSES
+    self.num_classes = pipeline.num_classes(data, config.data)
     self.model = build_model(config.model, self.num_classes)
     self.dtype = jnp.dtype(config.model.dtype)
     self.normalization = config.input_normalization
