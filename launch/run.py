@@ -2,6 +2,7 @@
 
   python -m launch.run --experiment=NAME[:ARG] --workdir=DIR [--config.a.b=VALUE ...]
   python -m launch.run --list
+  python -m launch.run --experiment=NAME[:ARG] --describe [--config.a.b=VALUE ...]
 
 Multi-host: pass --coordinator_address/--num_processes/--process_id (or set
 JAX_COORDINATOR_ADDRESS, or run under a cluster jax.distributed detects).
@@ -17,6 +18,8 @@ from launch import writers
 flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
 flags.DEFINE_bool("list", False, "List every experiment and variant, then exit.")
+flags.DEFINE_bool("describe", False, "Print the network of the experiment's config layer by "
+                  "layer (kernel, stride, padding, output shape, parameters, FLOPs), then exit.")
 flags.DEFINE_bool("restart", False, "If the workdir holds another experiment's run, archive "
                   "it into WORKDIR/archived/ and start afresh (default: refuse).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
@@ -50,6 +53,13 @@ def main(overrides):
     config = config_lib.resolve(FLAGS.experiment, overrides)
   except config_lib.ConfigError as e:
     _fail(str(e))
+  if FLAGS.describe:
+    from launch import describe
+    try:
+      print(describe.format_table(*describe.describe(config)))
+    except ValueError as e:  # e.g. a model field with a bad value
+      _fail(str(e))
+    return
   if not FLAGS.workdir:
     _fail("--workdir=DIR is required")
 

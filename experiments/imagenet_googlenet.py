@@ -1,0 +1,37 @@
+"""GoogLeNet (Szegedy et al., CVPR 2015; ILSVRC 2014 winner) on ImageNet.
+
+Default, from the paper: SGD momentum 0.9, learning rate decreased by 4% every 8
+epochs, Polyak averaging of the weights (EMA) for the final model, crops of 8%-100% of
+the image area with aspect ratio 3/4-4/3, photometric distortions (colour jitter),
+dropout 0.4 before the classifier, two auxiliary classifiers weighted 0.3. The paper
+gives neither the base learning rate, the batch size nor the epoch count: ours are 0.04
+at batch 256 (0.01 at Caffe's batch 64, scaled linearly), 90 epochs and weight decay
+2e-4 (as the BVLC Caffe model). Real data: tfds imagenet2012 from --config.data.dir.
+"""
+from experiments import _classification
+
+VARIANTS = {
+    "synthetic": "GoogLeNet on the embedded textured-shapes stand-in (64x64, 10 classes); minutes on a CPU",
+    "smoke": "a few steps on tiny stand-in data, for tests",
+}
+SWITCHES = _classification.SWITCHES
+
+
+def get_config(arg=None):
+  config = _classification.base_config(name="googlenet", dropout_rate=0.4, aux_dropout_rate=0.7,
+                                       aux_logits=True, lrn=True)
+  config.aux_loss_weight = 0.3
+  config.data.update(dict(train_crop="resized", color_jitter=0.4))
+  config.optimizer.weight_decay = 2e-4
+  config.schedule.update(dict(name="exponential", base_lr=0.04, decay_epochs=(8.0,),
+                              decay_factor=0.96))
+  config.ema_decay = 0.9999
+  if arg in ("synthetic", "smoke"):
+    _classification.use_stand_in(config, image_size=64, num_train=6_400, num_epochs=4.0)
+    config.data.min_crop_area = 0.35  # the shapes must stay in the crop
+    config.optimizer.update(dict(name="adam", weight_decay=0.0))  # no batch norm: see VGG-F
+    config.schedule.update(dict(name="cosine", base_lr=1e-3, warmup_epochs=0.5))
+    config.ema_decay = 0.99  # Polyak averaging over the last ~100 of a few hundred steps
+  if arg == "smoke":
+    _classification.use_smoke(config)
+  return config

@@ -1,0 +1,156 @@
+"""`python -m launch.run --experiment=NAME[:ARG] --describe`: the network of a config,
+layer by layer, without data, a workdir or any computation.
+
+The model is built as the task builds it (`zoo.tasks.classification.build_model` with the
+data module's `NUM_CLASSES`) and initialised under `jax.eval_shape` on one
+`data.image_size`^2 RGB image in evaluation mode, while `flax.linen.intercept_methods`
+records every call of a layer module: `zoo.models.conv.Conv` (the zoo's only
+convolution), `nn.Dense`, the pools of `zoo.models.layers`, `nn.BatchNorm` and `nn.Dropout`.
+
+FLOPs are 2 x multiply-adds of convolutions and dense layers per example, counted as
+papers count them (every kernel tap at every output position); biases, activations,
+pools and normalisations are not counted. XLA's cost analysis leaves out the taps that
+fall on zero padding (7.7% of VGG-F's FLOPs at 224, 31% at 64x64), so the totals give
+that count too: XLA's figure for the jitted forward pass is 0.4% (VGG-F) to 0.85%
+(GoogLeNet) above it, the elementwise work. Layers that run in evaluation mode but whose
+results are unused there (GoogLeNet's auxiliary classifiers) are listed and counted.
+"""
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from zoo.data import pipeline
+from zoo.models import conv as conv_lib
+from zoo.models import layers
+from zoo.tasks import classification
+
+_LAYERS = (conv_lib.Conv, nn.Dense, layers.MaxPool, layers.AvgPool, nn.BatchNorm, nn.Dropout)
+COLUMNS = ("layer", "type", "kernel", "stride", "padding", "output", "params", "FLOPs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  path: str           # e.g. 'inception_3a/branch3x3/Conv_0'
+  type: str           # class name; Dropout shows its rate
+  kernel: str         # 'KHxKW' for convolutions and pools, else ''
+  stride: str
+  padding: str        # added (lo,hi) rows, columns at this input; 'ceil': rounding up
+  output: tuple       # per example (no batch dimension)
+  params: int
+  flops: int          # per example, 2 x multiply-adds (as papers count them)
+  flops_unpadded: int  # the same without the taps that fall on zero padding (as XLA counts)
+
+
+def _two(v) -> tuple[int, int]:
+  """A module's size field (None, an int or a pair) as a pair; None means 1, as in flax."""
+  v = 1 if v is None else v
+  return (int(v), int(v)) if isinstance(v, int) else tuple(int(a) for a in v)
+
+
+def _hw(v) -> str:
+  return "x".join(map(str, _two(v)))
+
+
+def _pads(pads) -> str:
+  """((lo, hi), (lo, hi)) -> '1' when all four agree, else '(0,1),(0,1)'."""
+  flat = {p for pair in pads for p in pair}
+  if len(flat) == 1:
+    return str(flat.pop())
+  return ",".join(f"({lo},{hi})" for lo, hi in pads)
+
+
+def _taps_on_input(size, out, kernel, stride, dilation, lo) -> int:
+  """(output position, kernel tap) pairs along one axis that read a real input cell."""
+  return sum(0 <= o * stride + k * dilation - lo < size for o in range(out) for k in range(kernel))
+
+
+def _pool_padding(module, x, y) -> str:
+  window, strides = _two(module.window), _two(module.strides)
+  if module.padding == "CEIL":  # what rounding up added at the far edges
+    return "ceil " + _pads([(0, max(0, (o - 1) * s + w - n)) for n, o, w, s
+                            in zip(x.shape[1:3], y.shape[1:3], window, strides)])
+  return _pads(conv_lib.resolve_padding(module.padding, x.shape[1:3], window, strides, (1, 1)))
+
+
+def _row(module, x, y) -> Row:
+  """One layer call: `x` its input, `y` its output (batch of one)."""
+  params = sum(v.size for v in jax.tree.leaves(module.variables.get("params", {})))
+  output = tuple(y.shape[1:])
+  kernel = stride = padding = ""
+  flops = flops_unpadded = 0
+  kind = type(module).__name__
+  if isinstance(module, conv_lib.Conv):
+    kernel_hw, strides = _two(module.kernel_size), _two(module.strides)
+    dilation = _two(module.kernel_dilation)
+    pads = conv_lib.resolve_padding(module.padding, x.shape[1:3], kernel_hw, strides, dilation)
+    kernel, stride, padding = _hw(kernel_hw), _hw(strides), _pads(pads)
+    flops = 2 * math.prod(output) * math.prod(kernel_hw) * x.shape[-1]
+    taps = math.prod(_taps_on_input(*args) for args in zip(
+        x.shape[1:3], y.shape[1:3], kernel_hw, strides, dilation, (lo for lo, _ in pads)))
+    flops_unpadded = 2 * taps * x.shape[-1] * y.shape[-1]
+  elif isinstance(module, nn.Dense):
+    flops = flops_unpadded = 2 * math.prod(output) * x.shape[-1]
+  elif isinstance(module, (layers.MaxPool, layers.AvgPool)):
+    kernel, stride, padding = _hw(module.window), _hw(module.strides), _pool_padding(module, x, y)
+  elif isinstance(module, nn.Dropout):
+    kind = f"Dropout {module.rate:g}"
+  return Row("/".join(module.path), kind, kernel, stride, padding, output, params, flops,
+             flops_unpadded)
+
+
+def describe(config):
+  """(rows, totals) of `config`'s network on one `data.image_size`^2 image.
+
+  totals: 'params' (every parameter of the model), 'state' (other variables, e.g. batch
+  statistics), 'flops' and 'flops_unpadded' (per example, the rows' sums), 'image_size',
+  'num_classes'.
+  """
+  num_classes = pipeline.data_module(config.data).NUM_CLASSES
+  model = classification.build_model(config.model, num_classes)
+  size = config.data.image_size
+  image = jax.ShapeDtypeStruct((1, size, size, 3), jnp.dtype(config.model.dtype))
+  rows = []
+
+  def record(next_fun, args, kwargs, context):
+    y = next_fun(*args, **kwargs)
+    if context.method_name == "__call__" and isinstance(context.module, _LAYERS):
+      rows.append(_row(context.module, args[0], y))
+    return y
+
+  with nn.intercept_methods(record):
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), image)
+  count = lambda tree: sum(v.size for v in jax.tree.leaves(tree))
+  totals = {"params": count(variables.get("params", {})),
+            "state": count({k: v for k, v in variables.items() if k != "params"}),
+            "flops": sum(r.flops for r in rows),
+            "flops_unpadded": sum(r.flops_unpadded for r in rows),
+            "image_size": size, "num_classes": num_classes}
+  return rows, totals
+
+
+def format_table(rows, totals) -> str:
+  """A fixed-width Markdown table of the rows, then the totals."""
+  cells = [COLUMNS] + [(r.path, r.type, r.kernel, r.stride, r.padding,
+                        "x".join(map(str, r.output)), f"{r.params:,}", f"{r.flops:,}")
+                       for r in rows]
+  widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+  right = {6, 7}  # numbers
+
+  def line(cell):
+    return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(cell, widths))) + " |"
+
+  rule = "|" + "|".join("-" * (w + 1) + (":" if i in right else "-")
+                        for i, w in enumerate(widths)) + "|"
+  lines = [line(cells[0]), rule] + [line(c) for c in cells[1:]]
+  size = totals["image_size"]
+  lines += ["", f"input {size}x{size}x3, {totals['num_classes']} classes",
+            f"parameters: {totals['params']:,}"
+            + (f" (+ {totals['state']:,} non-trained state)" if totals["state"] else ""),
+            f"FLOPs per example, forward: {totals['flops']:,} ({totals['flops'] / 1e9:.2f} G; "
+            "2 x multiply-adds of convolutions and dense layers)",
+            f"  without the taps on zero padding, as XLA counts: {totals['flops_unpadded']:,}"]
+  return "\n".join(lines)

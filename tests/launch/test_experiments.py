@@ -1,0 +1,35 @@
+"""Every experiment's smoke variant trains and evaluates end to end on eight devices."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import launch
+from launch import config as config_lib
+
+SMOKES = ["imagenet_googlenet", "imagenet_inception_v3", "imagenet_resnet50"]
+
+
+@pytest.mark.parametrize("experiment", SMOKES)
+def test_smoke_run(experiment, tmp_path):
+  launch(f"--experiment={experiment}:smoke", f"--workdir={tmp_path}")
+  with open(os.path.join(tmp_path, "results.json")) as f:
+    results = json.load(f)
+  assert results["step"] == 6 and results["train_step_compilations"] == 1
+  assert results["data"]["stand_in"] is True and results["val/num_examples"] == 64
+  assert np.isfinite(results["val/loss"])
+  with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
+    train = [json.loads(line) for line in f if "train/loss" in line]
+  assert train and all(np.isfinite(m["train/loss"]) for m in train)
+  config = config_lib.load_experiment(f"{experiment}:smoke")
+  if config.aux_loss_weight:  # the auxiliary classifiers are trained and logged
+    assert "train/aux_loss_0" in train[-1]
+    assert train[-1]["train/total_loss"] > train[-1]["train/loss"]
+
+
+def test_every_experiment_has_a_stand_in_and_a_smoke_variant():
+  for name in config_lib._experiment_names():
+    module = config_lib._experiment_module(name)
+    assert {"synthetic", "smoke"} <= set(module.VARIANTS), name
+    assert config_lib.resolve(f"{name}:smoke").total_steps == 6, name
