@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+KERAS_STAMP := $(VENV)/.installed-keras
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 
 RUN_EXPERIMENT ?= imagenet_vgg_f:synthetic
@@ -19,13 +20,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# TensorFlow + Keras, for the weight converter's comparisons against Keras (slow tests only).
+$(KERAS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,keras]'
+	touch $(KERAS_STAMP)
+
 run: $(STAMP)
 	XLA_FLAGS= $(PY) -m launch.run --experiment=$(RUN_EXPERIMENT) --workdir=$(RUN_WORKDIR)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(KERAS_STAMP)
 	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP)

@@ -16,7 +16,9 @@ SWITCHES = _classification.SWITCHES
 
 
 def get_config(arg=None):
-  config = _classification.base_config(name="resnet", bn_momentum=0.9, bn_epsilon=1e-5)
+  # stride_in_1x1 and conv_bias on: Keras' ResNet50 (v1), for its converted weights.
+  config = _classification.base_config(name="resnet", bn_momentum=0.9, bn_epsilon=1e-5,
+                                       stride_in_1x1=False, conv_bias=False)
   config.data.train_crop = "resized"
   if arg in ("synthetic", "smoke"):
     _classification.use_stand_in(config, image_size=64, num_train=6_400, num_epochs=4.0)

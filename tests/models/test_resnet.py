@@ -25,3 +25,20 @@ def test_v1_5_strides_in_the_3x3_convolution_and_output_shape():
   blocks = inter["intermediates"]
   assert blocks["Bottleneck_0"]["__call__"][0].shape == (2, 8, 8, 32)  # 32 / stem 2 / pool 2
   assert blocks["Bottleneck_1"]["__call__"][0].shape == (2, 4, 4, 64)  # ... the 3x3 halves it
+
+
+def test_keras_v1_layout_count_and_stride_in_the_first_1x1():
+  # Keras Applications' ResNet50 (v1, conv biases): 25,583,592 trainable parameters, i.e.
+  # ours plus the 26,560 conv biases (Keras' `ResNet50().count_params()` is 25,636,712
+  # with the 53,120 moving statistics).
+  v1 = resnet.Model(stride_in_1x1=True, conv_bias=True)
+  variables = jax.eval_shape(lambda: v1.init(jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
+  assert sum(x.size for x in jax.tree.leaves(variables["params"])) == 25_583_592
+  model = resnet.Model(num_classes=5, stage_sizes=(1, 1), width=8, stride_in_1x1=True)
+  x = jnp.zeros((2, 32, 32, 3))
+  variables = model.init(jax.random.key(0), x)
+  assert "bias" not in variables["params"]["stem"]
+  _, inter = model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
+  block = inter["intermediates"]["Bottleneck_1"]
+  assert block["Conv_0"]["__call__"][0].shape == (2, 4, 4, 16)  # v1: the 1x1 halves it
+  assert block["Conv_1"]["__call__"][0].shape == (2, 4, 4, 16)

@@ -7,12 +7,10 @@ summed on the device, so nothing per-example crosses to the host.
 """
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from absl import logging
 
-from launch import checkpoint
 from zoo.data import pipeline
+from zoo.evaluators.ensemble import Ensemble
 from zoo.tasks.classification import topk_correct
 
 
@@ -24,17 +22,10 @@ class Evaluator:
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
-    self.members = [checkpoint.load_params(path) for path in eval_config.get("ensemble", ())]
-    if self.members:
-      logging.info("evaluating an ensemble of this run and %s", ", ".join(eval_config.ensemble))
+    self.ensemble = Ensemble(eval_config.get("ensemble", ()), predict_fn)
 
     def sums(states, batch):
-      if len(states) == 1:
-        logits = predict_fn(states[0], batch)["logits"].astype(jnp.float32)
-      else:  # the log of the members' mean predicted distribution
-        log_probs = jnp.stack([jax.nn.log_softmax(predict_fn(s, batch)["logits"].astype(
-            jnp.float32)) for s in states])
-        logits = jax.nn.logsumexp(log_probs, axis=0) - jnp.log(len(states))
+      logits = self.ensemble.logits(states, batch)
       labels, mask = batch["label"], batch["mask"]
       loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
       return {"top1": jnp.sum(topk_correct(logits, labels, 1) * mask),
@@ -43,24 +34,9 @@ class Evaluator:
 
     self._sums = jax.jit(sums)
 
-  def _member_state(self, state, member):
-    """`state` with a member's weights, placed like `state`'s arrays."""
-    def put(ref, value):
-      return jax.device_put(np.asarray(value, ref.dtype), ref.sharding)
-
-    try:
-      params = jax.tree.map(put, state.params, member["params"])
-      model_state = jax.tree.map(put, state.model_state, member.get("model_state") or {})
-      ema = member.get("ema_params")
-      ema = None if state.ema_params is None or ema is None else jax.tree.map(put, state.ema_params, ema)
-    except (KeyError, ValueError, TypeError) as e:
-      raise ValueError(f"--config.evals.*.ensemble: a checkpoint does not fit this network "
-                       f"({type(e).__name__}: {e})") from None
-    return state.replace(params=params, model_state=model_state, ema_params=ema)
-
   def run(self, state, workdir=None) -> dict:
     del workdir  # this evaluator writes no tables or pictures
-    states = [state] + [self._member_state(state, m) for m in self.members]
+    states = self.ensemble.states(state)
     total = None
     for batch in pipeline.eval_batches(
         self.config.data, self.source,

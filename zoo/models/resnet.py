@@ -3,6 +3,10 @@
 v1.5 puts the stride of a downsampling bottleneck in its 3x3 convolution (not the first
 1x1), as in the torchvision and NVIDIA reference models. Convolutions have no bias;
 batch norm follows each. 25,557,032 trainable parameters at 1000 classes.
+
+`stride_in_1x1=True, conv_bias=True, bn_epsilon=1.001e-5` gives the original v1 as
+Keras Applications' `ResNet50` builds it (25,583,592 trainable parameters), the layout
+of Keras' ImageNet weights (`python -m zoo.models.convert --model=resnet50`).
 """
 import functools
 from typing import Any, Sequence
@@ -22,11 +26,13 @@ class Bottleneck(nn.Module):
   strides: int
   conv: Any
   norm: Any
+  stride_in_1x1: bool = False  # v1: the stride in the first 1x1, not the 3x3
 
   @nn.compact
   def __call__(self, x):
-    y = nn.relu(self.norm()(self.conv(self.features, (1, 1))(x)))
-    y = nn.relu(self.norm()(self.conv(self.features, (3, 3), strides=self.strides,
+    s1, s3 = (self.strides, 1) if self.stride_in_1x1 else (1, self.strides)
+    y = nn.relu(self.norm()(self.conv(self.features, (1, 1), strides=s1)(x)))
+    y = nn.relu(self.norm()(self.conv(self.features, (3, 3), strides=s3,
                                       padding=((1, 1), (1, 1)))(y)))
     # Zero-initialised last scale: each block starts as the identity (Goyal et al. 2017).
     y = self.norm(scale_init=nn.initializers.zeros)(self.conv(4 * self.features, (1, 1))(y))
@@ -43,14 +49,17 @@ class ResNet(nn.Module):
   width: int = 64
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  stride_in_1x1: bool = False  # True: v1 (Keras' ResNet50)
+  conv_bias: bool = False      # True: convolutions with biases (Keras' ResNet50)
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   conv_matmul_grads: bool | None = None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = functools.partial(Conv, use_bias=False, kernel_init=_kernel_init, dtype=self.dtype,
-                             param_dtype=self.param_dtype, matmul_grads=self.conv_matmul_grads)
+    conv = functools.partial(Conv, use_bias=self.conv_bias, kernel_init=_kernel_init,
+                             dtype=self.dtype, param_dtype=self.param_dtype,
+                             matmul_grads=self.conv_matmul_grads)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train,
                              momentum=self.bn_momentum, epsilon=self.bn_epsilon,
                              dtype=self.dtype, param_dtype=self.param_dtype)
@@ -60,7 +69,7 @@ class ResNet(nn.Module):
     for stage, blocks in enumerate(self.stage_sizes):
       for block in range(blocks):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = Bottleneck(self.width * 2 ** stage, strides, conv, norm)(x)
+        x = Bottleneck(self.width * 2 ** stage, strides, conv, norm, self.stride_in_1x1)(x)
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name="head")(x).astype(jnp.float32)

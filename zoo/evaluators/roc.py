@@ -1,0 +1,228 @@
+"""ROC analysis of a grader used as a binary screen, with operating points (Gulshan et al.,
+JAMA 2016: referable diabetic retinopathy, AUC 0.991 on EyePACS-1; a high-specificity point
+of 90.3% sensitivity / 98.1% specificity and a high-sensitivity point of 97.5% / 93.4%,
+both chosen on the development set).
+
+Built from an entry of `config.evals` (`type='roc'`) with fields `split` (reported),
+`operating_split` (where the thresholds are chosen), `positive_from` (the lowest positive
+class: 2 for referable = moderate or worse), `high_sensitivity` (target sensitivity of one
+operating point) and `high_specificity` (target specificity of the other).
+
+The score of an example is P(class >= positive_from), the summed softmax probabilities of
+the positive classes; it is kept as log-odds (logsumexp of the positive logits minus that
+of the negative ones), which orders examples the same way without float32 probabilities
+of confident predictions rounding to 1.0 and tying. Scores are computed on the devices
+and gathered from every process; the curve, the AUC (the Mann-Whitney statistic, ties
+counting one half), the operating points, the accuracy over all classes and the
+quadratic weighted kappa (the Kaggle competition's metric) are computed on the host.
+An optional `ensemble` (checkpoint paths) averages several networks' predictions, as
+Gulshan et al. averaged 10. Writes `roc_SPLIT.png` (the curve with both points and the AUC) and `roc_SPLIT.json`
+(the curve's corners, the thresholds, and both points on both splits) into the workdir.
+"""
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from matplotlib.figure import Figure  # not pyplot: no global backend or state
+
+from zoo.data import pipeline
+from zoo.evaluators.ensemble import Ensemble
+
+
+def auc(scores, positive) -> float:
+  """Area under the ROC curve: the probability that a random positive scores above a
+  random negative, ties counting one half (the Mann-Whitney U over the pairs)."""
+  scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+  order = np.argsort(scores, kind="stable")
+  ordered = scores[order]
+  starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]  # groups of tied scores
+  ends = np.r_[starts[1:], len(scores)]
+  ranks = np.empty(len(scores))
+  ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)  # mean 1-based rank
+  num_pos = positive.sum()
+  num_neg = len(scores) - num_pos
+  return float((ranks[positive].sum() - num_pos * (num_pos + 1) / 2) / (num_pos * num_neg))
+
+
+def roc_curve(scores, positive):
+  """(thresholds, sensitivity, specificity) of the rule 'positive iff score >= t' for t =
+  +inf (nothing positive) and then every distinct score, from the highest down."""
+  scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+  order = np.argsort(-scores, kind="stable")
+  ordered, hits = scores[order], positive[order]
+  group_ends = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
+  true_pos = np.r_[0, np.cumsum(hits)[group_ends]]
+  false_pos = np.r_[0, np.cumsum(~hits)[group_ends]]
+  return (np.r_[np.inf, ordered[group_ends]], true_pos / positive.sum(),
+          1 - false_pos / (~positive).sum())
+
+
+# Targets are met up to float round-off (39 / 40 against 0.975).
+_ROUND_OFF = 1e-12
+
+
+def threshold_for_sensitivity(curve, target: float) -> float:
+  """The highest threshold whose sensitivity is at least `target`."""
+  thresholds, sensitivity, _ = curve
+  return float(thresholds[np.argmax(sensitivity >= target - _ROUND_OFF)])
+
+
+def threshold_for_specificity(curve, target: float) -> float:
+  """The lowest threshold whose specificity is at least `target`."""
+  thresholds, _, specificity = curve
+  return float(thresholds[np.flatnonzero(specificity >= target - _ROUND_OFF)[-1]])
+
+
+def sensitivity_specificity(scores, positive, threshold: float):
+  """Sensitivity and specificity of 'positive iff score >= threshold'."""
+  called = np.asarray(scores) >= threshold
+  positive = np.asarray(positive, bool)
+  return float(called[positive].mean()), float((~called[~positive]).mean())
+
+
+def quadratic_kappa(labels, predictions, num_classes: int) -> float:
+  """Cohen's kappa with quadratic weights (i - j)^2 / (K - 1)^2: 1 is perfect agreement,
+  0 what independent guesses with the same class frequencies would get."""
+  observed = np.bincount(np.asarray(labels) * num_classes + np.asarray(predictions),
+                         minlength=num_classes ** 2).reshape(num_classes, num_classes)
+  expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+  i = np.arange(num_classes)
+  weights = (i[:, None] - i[None, :]) ** 2 / (num_classes - 1) ** 2
+  return float(1 - (weights * observed).sum() / (weights * expected).sum())
+
+
+def _probability(log_odds: float) -> float:
+  return float(1 / (1 + np.exp(-log_odds)))
+
+
+def _corners(fpr, tpr):
+  """The indices of the curve's points where it turns (straight runs add nothing)."""
+  turns = np.logical_or(np.diff(fpr, 2), np.diff(tpr, 2))
+  return np.flatnonzero(np.r_[True, turns, True])
+
+
+class Evaluator:
+
+  def __init__(self, eval_config, *, config, predict_fn, to_device,
+               process_index=0, process_count=1):
+    self.eval_config, self.config = eval_config, config
+    self.to_device = to_device
+    self.process_index, self.process_count = process_index, process_count
+    self.num_classes = pipeline.data_module(config.data).NUM_CLASSES
+    first = eval_config.positive_from
+    if not 0 < first < self.num_classes:
+      raise ValueError(f"{self._name()}: positive_from={first} must be in [1, "
+                       f"{self.num_classes}) for data '{config.data.name}'")
+    for name in ("high_sensitivity", "high_specificity"):
+      if not 0 < eval_config[name] <= 1:
+        raise ValueError(f"{self._name()}: {name}={eval_config[name]} is not in (0, 1]")
+    self.sources = {split: pipeline.open_source(config.data, split, train=False)
+                    for split in dict.fromkeys([eval_config.split, eval_config.operating_split])}
+
+    self.ensemble = Ensemble(eval_config.get("ensemble", ()), predict_fn)
+
+    def per_example(states, batch):
+      logits = self.ensemble.logits(states, batch)
+      log_odds = (jax.nn.logsumexp(logits[:, first:], axis=-1)
+                  - jax.nn.logsumexp(logits[:, :first], axis=-1))
+      return {"score": log_odds, "prediction": jnp.argmax(logits, axis=-1),
+              "label": batch["label"], "mask": batch["mask"]}
+
+    self._per_example = jax.jit(per_example)
+
+  def _name(self):
+    c = self.eval_config
+    return (f"ROC evaluation (type='roc', split='{c.split}', operating_split="
+            f"'{c.operating_split}', positive_from={c.positive_from})")
+
+  def _gather(self, out):
+    if self.process_count > 1:
+      return multihost_utils.process_allgather(out, tiled=True)
+    return jax.device_get(out)
+
+  def _predictions(self, states, split: str) -> dict:
+    """Scores, predicted classes and labels of every (good) example of `split`."""
+    parts = [self._gather(self._per_example(states, self.to_device(batch)))
+             for batch in pipeline.eval_batches(
+                 self.config.data, self.sources[split],
+                 local_batch_size=self.config.eval_batch_size // self.process_count,
+                 process_index=self.process_index, process_count=self.process_count)]
+    out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.zeros(0)
+           for k in ("score", "prediction", "label", "mask")}
+    keep = out.pop("mask") > 0
+    out = {k: v[keep] for k, v in out.items()}
+    out["positive"] = out["label"] >= self.eval_config.positive_from
+    positives, total = int(out["positive"].sum()), len(out["positive"])
+    if positives == 0 or positives == total:
+      raise ValueError(
+          f"{self._name()}: split '{split}' of data '{self.config.data.name}' has "
+          f"{positives} positive and {total - positives} negative examples; a ROC curve "
+          "needs both")
+    return out
+
+  def run(self, state, workdir=None) -> dict:
+    c = self.eval_config
+    states = self.ensemble.states(state)
+    found = {split: self._predictions(states, split) for split in self.sources}
+    ev, op = found[c.split], found[c.operating_split]
+    operating_curve = roc_curve(op["score"], op["positive"])
+    thresholds = {
+        "high_sensitivity": threshold_for_sensitivity(operating_curve, c.high_sensitivity),
+        "high_specificity": threshold_for_specificity(operating_curve, c.high_specificity)}
+    metrics = {"auc": auc(ev["score"], ev["positive"]),
+               "operating_auc": auc(op["score"], op["positive"])}
+    points = {}
+    for name, threshold in thresholds.items():
+      sens, spec = sensitivity_specificity(ev["score"], ev["positive"], threshold)
+      op_sens, op_spec = sensitivity_specificity(op["score"], op["positive"], threshold)
+      points[name] = {"threshold": _probability(threshold),
+                      "threshold_log_odds": threshold if np.isfinite(threshold) else None,
+                      "sensitivity": sens, "specificity": spec,
+                      "operating_sensitivity": op_sens, "operating_specificity": op_spec}
+      metrics.update({f"{name}/sensitivity": sens, f"{name}/specificity": spec,
+                      f"{name}/threshold": _probability(threshold)})
+    metrics.update({
+        "accuracy": float(np.mean(ev["prediction"] == ev["label"])),
+        "kappa": quadratic_kappa(ev["label"], ev["prediction"], self.num_classes),
+        "num_examples": len(ev["label"]), "num_positives": int(ev["positive"].sum()),
+        "bad_records": self.sources[c.split].num_bad})
+    if workdir and self.process_index == 0:
+      self._write(workdir, roc_curve(ev["score"], ev["positive"]), points, metrics)
+    return metrics
+
+  def _write(self, workdir, curve, points, metrics):
+    c = self.eval_config
+    thresholds, sensitivity, specificity = curve
+    corners = _corners(1 - specificity, sensitivity)
+    summary = {
+        "split": c.split, "operating_split": c.operating_split,
+        "positive_from": c.positive_from, "targets": {
+            "high_sensitivity": c.high_sensitivity, "high_specificity": c.high_specificity},
+        "metrics": metrics, "operating_points": points,
+        "curve": {"threshold": [_probability(t) for t in thresholds[corners]],
+                  "sensitivity": sensitivity[corners].tolist(),
+                  "specificity": specificity[corners].tolist()}}
+    with open(os.path.join(workdir, f"roc_{c.split}.json"), "w") as f:
+      json.dump(summary, f, indent=1)
+    self._plot(os.path.join(workdir, f"roc_{c.split}.png"), sensitivity, specificity,
+               points, metrics)
+
+  def _plot(self, path, sensitivity, specificity, points, metrics):
+    c = self.eval_config
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.subplots()
+    ax.plot(1 - specificity, sensitivity, color="tab:blue", lw=1.5)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    for (name, point), marker in zip(points.items(), ("o", "s")):
+      ax.plot(1 - point["specificity"], point["sensitivity"], marker, color="tab:red",
+              label=f"{name.replace('_', ' ')}: sens {point['sensitivity']:.1%}, "
+                    f"spec {point['specificity']:.1%}")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - specificity", ylabel="sensitivity",
+           title=f"{c.split}: AUC {metrics['auc']:.4f} ({metrics['num_positives']} of "
+                 f"{metrics['num_examples']} positive)")
+    ax.legend(loc="lower right", fontsize=8,
+              title=f"thresholds chosen on {c.operating_split}", title_fontsize=8)
+    fig.savefig(path)
