@@ -112,6 +112,11 @@ def test_gradients_match_xla(h, w, kernel, strides, padding, dilation, matmul_ev
     ((2, 113, 112), (7, 7), 2, 3, 32),  # stem: matmul input grad + im2col filter grad
     ((2, 6, 6), (3, 3), 1, 8, 6),      # few positions: XLA's gradients
     ((2, 9, 9), (1, 1), 2, 8, 6),      # 1x1: matmuls
+    ((2, 2, 2), (3, 3), 1, 8, 6),      # maps smaller than the kernel: im2col, JAX's grads
+    ((2, 4, 4), (5, 5), 1, 4, 6),
+    ((2, 1, 1), (3, 3), 1, 8, 6),
+    ((2, 3, 1), (1, 3), 1, 8, 6),
+    ((2, 3, 2), (3, 3), 2, 8, 6),
 ])
 def test_default_dispatch_matches_xla(shape, kernel, strides, cin, cout):
   x, kern = _normal(0, shape + (cin,)), _normal(1, kernel + (cin, cout))
@@ -119,6 +124,21 @@ def test_default_dispatch_matches_xla(shape, kernel, strides, cin, cout):
       lambda a, b: jnp.sum(conv.conv2d(a, b, strides, "SAME", matmul_grads=mm) ** 2), (0, 1)))
   for got, want in zip(f(True)(x, kern), f(False)(x, kern)):
     _close(got, want)
+
+
+@pytest.mark.parametrize("padding,dilation", [("VALID", 1), (((2, 1), (0, 2)), 1),
+                                              ("SAME", 2), (((3, 3), (1, 0)), (2, 1))])
+def test_im2col_convolution_matches_xla(padding, dilation):
+  x, kern = _normal(0, (2, 3, 4, 5)), _normal(1, (3, 3, 5, 6))
+  dilation = _pair(dilation)
+  pads = conv.resolve_padding(padding, (3, 4), (3, 3), (1, 1), dilation)
+  xla = lambda a, b: lax.conv_general_dilated(a, b, (1, 1), pads, rhs_dilation=dilation,
+                                              dimension_numbers=DN)
+  ours = lambda a, b: conv._conv_im2col(a, b, (1, 1), pads, dilation)
+  (want, want_vjp), (got, got_vjp) = jax.vjp(xla, x, kern), jax.vjp(ours, x, kern)
+  _close(got, want)
+  for g, w in zip(got_vjp(want), want_vjp(want)):
+    _close(g, w)
 
 
 def test_sharded_batch_under_jit(monkeypatch):

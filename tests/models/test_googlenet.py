@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from zoo.models import googlenet
 
@@ -131,3 +132,54 @@ def test_without_auxiliary_heads():
   out = jax.eval_shape(lambda v: model.apply(v, x, train=True, rngs={"dropout": jax.random.key(0)}),
                        variables)
   assert out.shape == (1, 3)
+
+
+def test_batch_norm_switch_replaces_biases_with_batch_norm():
+  model = googlenet.Model(num_classes=10, batch_norm=True)
+  variables = jax.eval_shape(lambda: model.init(
+      {"params": jax.random.key(0), "dropout": jax.random.key(1)}, jnp.zeros((1, 64, 64, 3)),
+      train=True))
+  branch = variables["params"]["inception_3a"]["branch3x3"]
+  assert set(branch) == {"Conv_0", "Conv_1", "BatchNorm_0", "BatchNorm_1"}
+  assert "bias" not in branch["Conv_0"] and branch["BatchNorm_1"]["scale"].shape == (128,)
+  # 3 stem + 9 x 6 inception + 2 auxiliary convolutions, each followed by batch norm
+  assert len(jax.tree.leaves(variables["batch_stats"])) == 2 * 59
+
+
+def remat_pair(**kwargs):
+  """GoogLeNet without and with `remat`."""
+  kwargs = dict(num_classes=3, aux_logits=False, dropout_rate=0.0, **kwargs)
+  return googlenet.Model(**kwargs), googlenet.Model(**kwargs, remat=True)
+
+
+def grad_fn(model, x):
+  """`(params) -> gradient of a linear function of the logits`."""
+  def loss(params):
+    logits = model.apply({"params": params}, x, train=True)
+    return jnp.sum(logits * jnp.arange(logits.size).reshape(logits.shape))
+  return jax.grad(loss)
+
+
+def test_remat_wraps_the_inception_modules_and_keeps_the_parameter_tree():
+  plain, remat = remat_pair()
+  x = jnp.zeros((2, 64, 64, 3))
+  shapes = jax.eval_shape(plain.init, jax.random.key(0), x)
+  assert jax.eval_shape(remat.init, jax.random.key(0), x) == shapes
+  remats = lambda m: sum(e.primitive.name.startswith("remat")
+                         for e in jax.make_jaxpr(grad_fn(m, x))(shapes["params"]).eqns)
+  assert remats(remat) == 9 and remats(plain) == 0  # inception 3a-5b
+
+
+@pytest.mark.slow  # two compilations of the whole network's gradient, ~20 s
+def test_remat_gives_the_same_gradients():
+  with jax.enable_x64(True):  # so that round-off can neither hide a difference nor fake one
+    plain, remat = remat_pair(dtype=jnp.float64, param_dtype=jnp.float64,
+                              conv_matmul_grads=False)
+    x = jax.random.normal(jax.random.key(1), (2, 64, 64, 3), jnp.float64)
+    shapes = jax.eval_shape(plain.init, jax.random.key(0), x)
+    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64),
+                          he_normal_like(shapes)["params"])
+    want, got = (jax.jit(grad_fn(m, x))(params) for m in (plain, remat))
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+      assert a.dtype == jnp.float64 and float(jnp.max(jnp.abs(a))) > 0
+      np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12 * float(jnp.max(jnp.abs(a))))

@@ -28,6 +28,10 @@ Small inputs (CPU stand-ins): the final average pool covers whatever grid is lef
 at 224) and the auxiliary pool's window is clipped to the grid when the 4a grid is
 smaller than 5x5 (at 64x64 the grid is 4x4 and the pool gives 1x1x512), so the fc 1024
 layer then reads 128 values instead of 4x4x128.
+
+`remat=True` recomputes each inception module's activations in the backward pass
+instead of keeping them (`nn.remat`): less memory for large batches, one more forward
+pass of compute; the parameter tree is the same.
 """
 import functools
 from typing import Any, Sequence
@@ -60,10 +64,11 @@ AUX_AFTER = ("4a", "4d")   # auxiliary classifiers read these modules' outputs
 
 class Branch(nn.Module):
   """Convolutions with ReLU (`kernels[i]` x `kernels[i]`, 'same' padding), optionally
-  after a 3x3/1 max-pool."""
+  after a 3x3/1 max-pool; `norm` (batch norm, if on) between each and its ReLU."""
   features: Sequence[int]
   kernels: Sequence[int]
   conv: Any
+  norm: Any
   pool_first: bool = False
 
   @nn.compact
@@ -71,7 +76,7 @@ class Branch(nn.Module):
     if self.pool_first:
       x = MaxPool((3, 3), (1, 1), padding=((1, 1), (1, 1)))(x)
     for features, k in zip(self.features, self.kernels):
-      x = nn.relu(self.conv(features, (k, k), padding=((k // 2, k // 2),) * 2)(x))
+      x = nn.relu(self.norm()(self.conv(features, (k, k), padding=((k // 2, k // 2),) * 2)(x)))
     return x
 
 
@@ -79,15 +84,17 @@ class Inception(nn.Module):
   """The four branches of Figure 2(b), concatenated along channels."""
   widths: Sequence[int]  # a row of INCEPTION
   conv: Any
+  norm: Any
 
   @nn.compact
   def __call__(self, x):
     n1x1, r3, n3x3, r5, n5x5, proj = self.widths
+    c, n = self.conv, self.norm
     return jnp.concatenate([
-        Branch((n1x1,), (1,), self.conv, name="branch1x1")(x),
-        Branch((r3, n3x3), (1, 3), self.conv, name="branch3x3")(x),
-        Branch((r5, n5x5), (1, 5), self.conv, name="branch5x5")(x),
-        Branch((proj,), (1,), self.conv, pool_first=True, name="branch_pool")(x),
+        Branch((n1x1,), (1,), c, n, name="branch1x1")(x),
+        Branch((r3, n3x3), (1, 3), c, n, name="branch3x3")(x),
+        Branch((r5, n5x5), (1, 5), c, n, name="branch5x5")(x),
+        Branch((proj,), (1,), c, n, pool_first=True, name="branch_pool")(x),
     ], axis=-1)
 
 
@@ -96,13 +103,14 @@ class AuxClassifier(nn.Module):
   num_classes: int
   dropout_rate: float
   conv: Any
+  norm: Any
   dense: Any
 
   @nn.compact
   def __call__(self, x, train: bool):
     window = tuple(min(5, d) for d in x.shape[1:3])  # clipped on grids under 5x5
     x = AvgPool(window, (3, 3), padding="CEIL")(x)
-    x = nn.relu(self.conv(128, (1, 1), name="conv")(x))
+    x = nn.relu(self.norm()(self.conv(128, (1, 1), name="conv")(x)))
     x = nn.relu(self.dense(1024, name="fc")(x.reshape((x.shape[0], -1))))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return self.dense(self.num_classes, name="classifier")(x).astype(jnp.float32)
@@ -116,28 +124,42 @@ class GoogLeNet(nn.Module):
   aux_dropout_rate: float = 0.7
   aux_logits: bool = True
   lrn: bool = True
+  # Off in the paper; on, every convolution is followed by batch norm (and has no bias),
+  # as in Ioffe & Szegedy's BN-Inception (2015), the first network batch norm was used on.
+  batch_norm: bool = False
+  bn_momentum: float = 0.9
+  bn_epsilon: float = 1e-5
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   conv_matmul_grads: bool | None = None  # None: matmul gradients on the CPU only
+  remat: bool = False  # recompute each inception module's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     conv = functools.partial(Conv, matmul_grads=self.conv_matmul_grads, dtype=self.dtype,
-                             param_dtype=self.param_dtype, kernel_init=_kernel_init)
+                             param_dtype=self.param_dtype, kernel_init=_kernel_init,
+                             use_bias=not self.batch_norm)
+    if self.batch_norm:
+      norm = functools.partial(nn.BatchNorm, use_running_average=not train,
+                               momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+                               dtype=self.dtype, param_dtype=self.param_dtype)
+    else:
+      norm = lambda: (lambda y: y)  # pylint: disable=unnecessary-lambda-assignment
     dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
                               kernel_init=_kernel_init)
     pool = functools.partial(MaxPool, (3, 3), (2, 2), padding="CEIL")  # Caffe rounds up
-    norm = functools.partial(local_response_norm, k=1.0) if self.lrn else (lambda y: y)
-    x = nn.relu(conv(64, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), name="conv1")(x))
-    x = norm(pool()(x))
-    x = nn.relu(conv(64, (1, 1), name="conv2_reduce")(x))
-    x = nn.relu(conv(192, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(x))
-    x = pool()(norm(x))
+    lrn = functools.partial(local_response_norm, k=1.0) if self.lrn else (lambda y: y)
+    x = conv(64, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), name="conv1")(x)
+    x = lrn(pool()(nn.relu(norm()(x))))
+    x = nn.relu(norm()(conv(64, (1, 1), name="conv2_reduce")(x)))
+    x = nn.relu(norm()(conv(192, (3, 3), padding=((1, 1), (1, 1)), name="conv2")(x)))
+    x = pool()(lrn(x))
+    inception = nn.remat(Inception) if self.remat else Inception
     aux = []
     for stage, widths in INCEPTION.items():
-      x = Inception(widths, conv, name=f"inception_{stage}")(x)
+      x = inception(widths, conv, norm, name=f"inception_{stage}")(x)
       if self.aux_logits and stage in AUX_AFTER:
-        aux.append(AuxClassifier(self.num_classes, self.aux_dropout_rate, conv, dense,
+        aux.append(AuxClassifier(self.num_classes, self.aux_dropout_rate, conv, norm, dense,
                                  name=f"aux{len(aux) + 1}")(x, train))
       if stage in POOL_AFTER:
         x = pool()(x)
