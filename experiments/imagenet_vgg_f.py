@@ -23,8 +23,7 @@ def get_config(arg=None):
     _classification.use_stand_in(config, image_size=64)
     # Adam leaves VGG-F's initial plateau several times sooner than the paper's SGD on a
     # minutes-long CPU budget; `--config.optimizer.name=sgd` restores the paper's optimizer.
-    config.optimizer.update(dict(name="adam", weight_decay=0.0))
-    config.schedule.update(dict(name="cosine", base_lr=3e-4, warmup_epochs=0.25))
+    config.schedule.base_lr = 3e-4
   if arg == "smoke":
     config.model.fc_features = 256
     _classification.use_smoke(config)
