@@ -29,6 +29,9 @@ CASES = {
     "vggf1": ("11x11/4 3->64 VALID, 224x224", 224, 3, 64, 11, 4, "VALID"),
     "vggf2": ("5x5 64->256 pad 2, 27x27", 27, 64, 256, 5, 1, ((2, 2), (2, 2))),
     "vggf3": ("3x3 256->256 pad 1, 13x13", 13, 256, 256, 3, 1, ((1, 1), (1, 1))),
+    # maps smaller than the kernel (im2col in conv2d): the CPU stand-ins meet these
+    "r50s4": ("3x3 512->512, 2x2 (ResNet-50 stage 4 at 64x64)", 2, 512, 512, 3, 1, "SAME"),
+    "g5b": ("5x5 48->128, 2x2 (GoogLeNet 5b at 64x64)", 2, 48, 128, 5, 1, "SAME"),
 }
 OPS = ("forward", "input grad", "filter grad", "full vjp")
 

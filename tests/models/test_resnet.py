@@ -1,6 +1,7 @@
 """ResNet-50 v1.5: the published parameter count, output shape, v1.5 strides."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoo.models import resnet
 
@@ -42,3 +43,36 @@ def test_keras_v1_layout_count_and_stride_in_the_first_1x1():
   block = inter["intermediates"]["Bottleneck_1"]
   assert block["Conv_0"]["__call__"][0].shape == (2, 4, 4, 16)  # v1: the 1x1 halves it
   assert block["Conv_1"]["__call__"][0].shape == (2, 4, 4, 16)
+
+
+def test_remat_keeps_the_parameter_tree_and_the_gradients():
+  # float64, so that round-off (amplified through the batch norms) cannot hide a difference.
+  with jax.enable_x64(True):
+    kwargs = dict(num_classes=5, stage_sizes=(1, 2), width=8, conv_matmul_grads=False,
+                  dtype=jnp.float64, param_dtype=jnp.float64)
+    plain, remat = resnet.Model(**kwargs), resnet.Model(**kwargs, remat=True)
+    x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3), jnp.float64)
+    abstract = jax.eval_shape(plain.init, jax.random.key(0), x)
+    assert jax.eval_shape(remat.init, jax.random.key(0), x) == abstract
+    # Random values everywhere (`init` zeroes the last scale of each block, which would
+    # zero most gradients); filled with numpy, as compiling `init` takes seconds.
+    rng = np.random.default_rng(0)
+    variables = jax.tree.map(lambda a: jnp.asarray(
+        rng.uniform(0.5, 1.5, a.shape) if a.ndim == 1 else rng.normal(0, 0.3, a.shape),
+        a.dtype), abstract)
+
+    def grad_fn(model):
+      def loss(params):
+        logits, _ = model.apply({**variables, "params": params}, x, train=True,
+                                mutable=["batch_stats"])
+        return jnp.sum(logits * jnp.arange(logits.size).reshape(logits.shape))
+      return jax.grad(loss)
+
+    params = variables["params"]
+    remats = lambda m: sum(e.primitive.name.startswith("remat")
+                           for e in jax.make_jaxpr(grad_fn(m))(params).eqns)
+    assert remats(remat) == 3 and remats(plain) == 0  # one per bottleneck
+    want, got = jax.jit(grad_fn(plain))(params), jax.jit(grad_fn(remat))(params)
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+      assert a.dtype == jnp.float64 and float(jnp.max(jnp.abs(a))) > 0
+      np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12 * float(jnp.max(jnp.abs(a))))

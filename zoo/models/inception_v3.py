@@ -22,6 +22,10 @@ min(5, map size) per side, as TF-slim's `_reduced_kernel_size_for_small_input` d
 the head still fits (and ends on a 1x1 map, as at 299; larger inputs leave a larger map,
 which is averaged). The auxiliary logits are returned only when training; their weight
 in the loss (0.4) is the task's business.
+
+`remat=True` recomputes the activations of each mixed block in the backward pass
+instead of keeping them (`nn.remat`): less memory for large batches, one more forward
+pass of compute; the parameter tree is the same.
 """
 import functools
 from typing import Any, Sequence
@@ -175,6 +179,7 @@ class InceptionV3(nn.Module):
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   conv_matmul_grads: bool | None = None
+  remat: bool = False  # recompute each mixed block's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -185,6 +190,9 @@ class InceptionV3(nn.Module):
                              dtype=self.dtype, param_dtype=self.param_dtype)
     c = functools.partial(ConvBN, conv=conv, norm=norm)
     dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
+    wrap = nn.remat if self.remat else (lambda block: block)
+    block35, reduction35, block17, reduction17, block8 = (
+        wrap(b) for b in (Block35, Reduction35, Block17, Reduction17, Block8))
 
     x = c(32, (3, 3), strides=2, padding="VALID", name="conv0")(x)   # 149
     x = c(32, (3, 3), padding="VALID", name="conv1")(x)              # 147
@@ -194,16 +202,16 @@ class InceptionV3(nn.Module):
     x = c(192, (3, 3), padding="VALID", name="conv4")(x)             # 71
     x = MaxPool((3, 3), (2, 2))(x)                                   # 35
     for i, pool_features in enumerate((32, 64, 64)):
-      x = Block35(pool_features, c, name=f"mixed{i}")(x)
-    x = Reduction35(c, name="mixed3")(x)                             # 17
+      x = block35(pool_features, c, name=f"mixed{i}")(x)
+    x = reduction35(c, name="mixed3")(x)                             # 17
     for i, channels in enumerate((128, 160, 160, 192)):
-      x = Block17(channels, c, name=f"mixed{4 + i}")(x)
+      x = block17(channels, c, name=f"mixed{4 + i}")(x)
     aux = None
     if self.aux_logits and (train or self.is_initializing()):
       aux = AuxHead(self.num_classes, c, dense, name="aux")(x).astype(jnp.float32)
-    x = Reduction17(c, name="mixed8")(x)                             # 8
+    x = reduction17(c, name="mixed8")(x)                             # 8
     for i in range(2):
-      x = Block8(c, name=f"mixed{9 + i}")(x)
+      x = block8(c, name=f"mixed{9 + i}")(x)
     x = jnp.mean(x, axis=(1, 2))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     logits = dense(self.num_classes, name="predictions")(x).astype(jnp.float32)

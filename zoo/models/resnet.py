@@ -7,6 +7,11 @@ batch norm follows each. 25,557,032 trainable parameters at 1000 classes.
 `stride_in_1x1=True, conv_bias=True, bn_epsilon=1.001e-5` gives the original v1 as
 Keras Applications' `ResNet50` builds it (25,583,592 trainable parameters), the layout
 of Keras' ImageNet weights (`python -m zoo.models.convert --model=resnet50`).
+
+`remat=True` recomputes each bottleneck's activations in the backward pass instead of
+keeping them (`nn.remat`, Chen et al. 2016, "Training Deep Nets with Sublinear Memory
+Cost"): less memory for large batches at the price of a second forward pass. The
+parameter tree is the same either way.
 """
 import functools
 from typing import Any, Sequence
@@ -54,6 +59,7 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   conv_matmul_grads: bool | None = None
+  remat: bool = False  # recompute each block's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -66,10 +72,14 @@ class ResNet(nn.Module):
     x = conv(self.width, (7, 7), strides=2, padding=((3, 3), (3, 3)), name="stem")(x)
     x = nn.relu(norm(name="stem_bn")(x))
     x = MaxPool((3, 3), (2, 2), padding=((1, 1), (1, 1)))(x)
+    block = nn.remat(Bottleneck) if self.remat else Bottleneck
+    index = 0  # names as without remat ('Bottleneck_0', ...), so the trees are the same
     for stage, blocks in enumerate(self.stage_sizes):
-      for block in range(blocks):
-        strides = 2 if stage > 0 and block == 0 else 1
-        x = Bottleneck(self.width * 2 ** stage, strides, conv, norm, self.stride_in_1x1)(x)
+      for i in range(blocks):
+        strides = 2 if stage > 0 and i == 0 else 1
+        x = block(self.width * 2 ** stage, strides, conv, norm, self.stride_in_1x1,
+                  name=f"Bottleneck_{index}")(x)
+        index += 1
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name="head")(x).astype(jnp.float32)
