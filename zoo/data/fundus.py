@@ -36,14 +36,13 @@ import dataclasses
 
 import numpy as np
 
-from zoo.data import diabetic_retinopathy
+from zoo.data import diabetic_retinopathy, stand_in
 
 GRADE_NAMES = ("none", "mild", "moderate", "severe", "proliferative")
 NUM_CLASSES = len(GRADE_NAMES)
 STAND_IN = True
 DESCRIPTION = ("embedded stand-in: procedurally drawn fundus photographs with diabetic "
                "retinopathy lesions (not a real dataset)")
-_SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 _GRADE_SLOTS = np.repeat(np.arange(NUM_CLASSES), (8, 3, 5, 2, 2))  # one block of indices
 _GRADE_STREAM = 7919  # keeps the grade's random stream apart from the image's
 _CURVE_STEPS = 250  # points per unit length of a drawn curve (the disc's radius is 1)
@@ -88,12 +87,12 @@ class Plan:
 def grade(seed: int, split: str, index: int) -> int:
   """The ICDR grade of record `index`: its slot in its block of 20, shuffled per block."""
   block, slot = divmod(index, len(_GRADE_SLOTS))
-  rng = np.random.default_rng([_GRADE_STREAM, seed, _SPLIT_IDS[split], block])
+  rng = np.random.default_rng([_GRADE_STREAM, seed, stand_in.SPLIT_IDS[split], block])
   return int(_GRADE_SLOTS[rng.permutation(len(_GRADE_SLOTS))[slot]])
 
 
 def _record_rng(seed, split, index):
-  return np.random.default_rng([seed, _SPLIT_IDS[split], index])
+  return np.random.default_rng([seed, stand_in.SPLIT_IDS[split], index])
 
 
 def _scatter(rng, count, avoid, r_max=0.85, angles=(0.0, 2 * np.pi)):
@@ -367,30 +366,9 @@ def draw(seed: int, split: str, index: int, size: int, lesions: bool = True) -> 
   return {"image": np.clip(image, 0, 255).astype(np.uint8), "label": p.grade}
 
 
-class FundusSource:
-  """grain random-access source of `num_examples` drawn fundus photographs."""
-
-  def __init__(self, seed: int, split: str, num_examples: int, size: int):
-    if split not in _SPLIT_IDS:
-      raise ValueError(f"unknown split '{split}' of the fundus stand-in; "
-                       f"known: {sorted(_SPLIT_IDS)}")
-    self.seed, self.split, self.num_examples, self.size = seed, split, num_examples, size
-
-  def __len__(self):
-    return self.num_examples
-
-  def __getitem__(self, index):
-    return draw(self.seed, self.split, int(index), self.size)
-
-  def __repr__(self):
-    return f"FundusSource(seed={self.seed}, split={self.split}, n={self.num_examples})"
-
-
 def source(data_config, split: str):
   """Drawn with the disc about `image_size` across, as the real loader's input."""
-  num = {"train": data_config.num_train, "validation": data_config.num_eval,
-         "test": data_config.num_eval}
-  return FundusSource(data_config.seed, split, num.get(split, 0), data_config.image_size)
+  return stand_in.DrawnSource("fundus", draw, data_config, split, data_config.image_size)
 
 
 def preprocess(data_config, train: bool):

@@ -7,14 +7,13 @@ rotation are random nuisances, so a network must learn shape to do well.
 """
 import numpy as np
 
-from zoo.data import image_transforms
+from zoo.data import image_transforms, stand_in
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "ring",
                "star", "semicircle", "bar", "ell", "crescent")
 NUM_CLASSES = len(CLASS_NAMES)
 STAND_IN = True
 DESCRIPTION = "embedded stand-in: procedurally generated textured shapes (not a real dataset)"
-_SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 
 
 def _polygon(u, v, sides, radius):
@@ -62,7 +61,7 @@ def _texture(rng, yy, xx, size, colour):
 
 def draw(seed: int, split: str, index: int, size: int) -> dict:
   """Record `index` of `split`: {'image': uint8 [size, size, 3], 'label': int}."""
-  rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
+  rng = np.random.default_rng([seed, stand_in.SPLIT_IDS[split], index])
   label = index % NUM_CLASSES  # balanced classes; the loader shuffles
   yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
   scale = rng.uniform(0.45, 0.75)
@@ -80,28 +79,8 @@ def draw(seed: int, split: str, index: int, size: int) -> dict:
   return {"image": np.clip(image, 0, 255).astype(np.uint8), "label": label}
 
 
-class ShapesSource:
-  """grain random-access source of `num_examples` drawn shapes (len + getitem)."""
-
-  def __init__(self, seed: int, split: str, num_examples: int, size: int):
-    if split not in _SPLIT_IDS:
-      raise ValueError(f"unknown split '{split}' of the shapes stand-in; known: {sorted(_SPLIT_IDS)}")
-    self.seed, self.split, self.num_examples, self.size = seed, split, num_examples, size
-
-  def __len__(self):
-    return self.num_examples
-
-  def __getitem__(self, index):
-    return draw(self.seed, self.split, int(index), self.size)
-
-  def __repr__(self):
-    return f"ShapesSource(seed={self.seed}, split={self.split}, n={self.num_examples})"
-
-
 def source(data_config, split: str):
-  num = {"train": data_config.num_train, "validation": data_config.num_eval,
-         "test": data_config.num_eval}
-  return ShapesSource(data_config.seed, split, num.get(split, 0), data_config.resize_size)
+  return stand_in.DrawnSource("shapes", draw, data_config, split, data_config.resize_size)
 
 
 def preprocess(data_config, train: bool):

@@ -6,10 +6,15 @@ from typing import Any, Sequence
 import flax.linen as nn
 
 
-def _ceil_padding(size: int, window: int, stride: int) -> tuple[int, int]:
-  """Far-edge padding that makes the output size round up (Caffe's pooling)."""
-  out = -(-(size - window) // stride) + 1
-  return (0, max(0, (out - 1) * stride + window - size))
+def _padding(padding, x, window, strides):
+  """`padding` as flax takes it; 'CEIL' becomes the far-edge padding that makes the
+  output size round up (Caffe's pooling)."""
+  if padding != "CEIL":
+    return padding
+  def far_edge(size, k, s):
+    out = -(-(size - k) // s) + 1
+    return (0, max(0, (out - 1) * s + k - size))
+  return tuple(far_edge(x.shape[i], window[i - 1], strides[i - 1]) for i in (1, 2))
 
 
 class MaxPool(nn.Module):
@@ -21,10 +26,7 @@ class MaxPool(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    padding = self.padding
-    if padding == "CEIL":
-      padding = tuple(_ceil_padding(x.shape[i], self.window[i - 1], self.strides[i - 1])
-                      for i in (1, 2))
+    padding = _padding(self.padding, x, self.window, self.strides)
     return nn.max_pool(x, tuple(self.window), tuple(self.strides), padding=padding)
 
 
@@ -38,9 +40,6 @@ class AvgPool(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    padding = self.padding
-    if padding == "CEIL":
-      padding = tuple(_ceil_padding(x.shape[i], self.window[i - 1], self.strides[i - 1])
-                      for i in (1, 2))
+    padding = _padding(self.padding, x, self.window, self.strides)
     return nn.avg_pool(x, tuple(self.window), tuple(self.strides), padding=padding,
                        count_include_pad=self.count_include_pad)
