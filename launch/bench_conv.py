@@ -71,8 +71,9 @@ def model_step_fns(model_name, num_classes=1000):
     model = module.Model(num_classes=num_classes, conv_matmul_grads=matmul_grads)
 
     def loss(params, rest, x, y):
-      logits, _ = model.apply({"params": params, **rest}, x, train=True, mutable=list(rest),
-                              rngs={"dropout": jax.random.key(0)})
+      outputs, _ = model.apply({"params": params, **rest}, x, train=True, mutable=list(rest),
+                               rngs={"dropout": jax.random.key(0)})
+      logits = outputs[0] if isinstance(outputs, tuple) else outputs  # auxiliary heads
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     return model, jax.jit(jax.value_and_grad(loss))
   return make(False), make(True)
