@@ -10,8 +10,6 @@ peak host and device memory; and the input pipeline alone (grain decode + augmen
 batch, no model) in examples/s, as a ratio to what the step consumes. Writes
 `OUT/NAME_ARG.json` and `.md` and prints the Markdown table.
 """
-import json
-import os
 import resource
 import sys
 import time
@@ -125,14 +123,8 @@ def main(overrides):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   results = measure(config)
-  os.makedirs(FLAGS.out, exist_ok=True)
-  stem = os.path.join(FLAGS.out, config.experiment.replace(":", "_"))
-  with open(stem + ".json", "w") as f:
-    json.dump(results, f, indent=2)
-  table = markdown(results)
-  with open(stem + ".md", "w") as f:
-    f.write(table + "\n")
-  print(table)
+  writers.write_report(FLAGS.out, config.experiment.replace(":", "_"), results,
+                       markdown(results))
 
 
 if __name__ == "__main__":

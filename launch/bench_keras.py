@@ -28,7 +28,6 @@ client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` an
 the Markdown table. `--config.*` overrides apply to our side only.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ import jax
 import numpy as np
 
 from launch import config as config_lib
+from launch import writers
 from launch.train import Setup
 
 NUM_CLASSES = 1000
@@ -234,14 +234,7 @@ def main(argv=None):
   except config_lib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  os.makedirs(args.out, exist_ok=True)
-  stem = os.path.join(args.out, f"keras_{args.model}")
-  with open(stem + ".json", "w") as f:
-    json.dump(results, f, indent=2)
-  table = markdown(results)
-  with open(stem + ".md", "w") as f:
-    f.write(table + "\n")
-  print(table)
+  writers.write_report(args.out, f"keras_{args.model}", results, markdown(results))
 
 
 if __name__ == "__main__":
