@@ -21,6 +21,7 @@ def base_config(**model) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.experiment = ""  # filled in by the launcher
   config.seed = 0
+  config.cpu_convolutions = "eigen"  # XLA:CPU's library: eigen | ynnpack (zoo/models/conv.py)
   config.task = "classification"
   config.model = ml_collections.ConfigDict(dict(
       dtype="float32", param_dtype="float32", conv_matmul_grads="auto", **model))

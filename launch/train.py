@@ -22,6 +22,7 @@ from launch import checkpoint
 from launch import workdir as workdir_lib
 from launch.writers import MetricWriter
 from zoo.data import pipeline
+from zoo.models import conv
 
 
 class NonFiniteLossError(RuntimeError):
@@ -121,6 +122,10 @@ class Setup:
       if config[name] % len(self.devices):
         raise ValueError(f"--config.{name}={config[name]} is not divisible by the "
                          f"{len(self.devices)} devices of the mesh")
+    try:  # the XLA:CPU convolution library, for every jit of the run
+      self.compiler_options = conv.compiler_options(config.get("cpu_convolutions"))
+    except ValueError as e:
+      raise ValueError(f"--config.cpu_convolutions: {e}") from None
     self.process_count = jax.process_count()
     self.data_module = pipeline.data_module(config.data)
     self.train_source = pipeline.open_source(config.data, config.data.train_split)
@@ -148,7 +153,8 @@ class Setup:
         process_index=jax.process_index(), process_count=self.process_count)
 
   def init_state(self):
-    return jax.jit(self.task.init, out_shardings=self.state_sharding)(self.init_rng)
+    return jax.jit(self.task.init, out_shardings=self.state_sharding,
+                   compiler_options=self.compiler_options)(self.init_rng)
 
   def jit_train_step(self, traces=None):
     """`step(state, batch, rng) -> (state, metrics)`, jitted over the mesh, donating state."""
@@ -159,7 +165,8 @@ class Setup:
 
     return jax.jit(step_fn, in_shardings=(self.state_sharding, self.data_sharding,
                                           self.replicated),
-                   out_shardings=(self.state_sharding, self.replicated), donate_argnums=(0,))
+                   out_shardings=(self.state_sharding, self.replicated), donate_argnums=(0,),
+                   compiler_options=self.compiler_options)
 
 
 def run(config, workdir: str, *, restart: bool = False) -> dict:

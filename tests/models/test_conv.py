@@ -1,9 +1,9 @@
 """zoo.models.conv: matmul gradients equal XLA's for every conv shape the zoo uses.
 
 Each sweep case runs one jit that compares, against `jax.vjp` of
-`lax.conv_general_dilated`: `conv2d`'s custom VJP (thresholds lowered so that the matmul
-paths run on these small maps), the 'split' and 'im2col' filter gradients and the matmul
-input gradient in several chunks. Odd map sizes catch off-by-one errors.
+`lax.conv_general_dilated`: `conv2d`'s custom VJP (threshold lowered so that the matmul
+paths run on these small maps) and the matmul input gradient for every stride, in
+several chunks. Odd map sizes catch off-by-one errors.
 """
 import flax.linen as nn
 import jax
@@ -70,10 +70,8 @@ def _close(got, want, tol=1e-4):
 
 @pytest.fixture
 def matmul_everywhere(monkeypatch):
-  """Use the matmul / sub-pixel paths even on tiny maps, in many small chunks."""
-  monkeypatch.setattr(conv, "MIN_FILTER_GRAD_ROWS", 0)
+  """Use the matmul paths even on tiny maps, in many small chunks."""
   monkeypatch.setattr(conv, "MIN_INPUT_GRAD_ROWS", 0)
-  monkeypatch.setattr(conv, "MIN_STRIDE1_DX_TAPS", 0)
   monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
 
 
@@ -91,14 +89,9 @@ def test_gradients_match_xla(h, w, kernel, strides, padding, dilation, matmul_ev
     want_y, vjp = jax.vjp(xla, x, kern)
     want_dx, want_dk = vjp(dy)
     y, vjp = jax.vjp(lambda a, b: conv.conv2d(a, b, strides, padding, dilation), x, kern)
-    got = dict(y=(y, want_y), dx=(vjp(dy)[0], want_dx), dk=(vjp(dy)[1], want_dk),
-               dx_matmul=(conv.input_grad(dy, kern, x.shape, strides, pads, dilation,
-                                          method="matmul", images_per_chunk=1), want_dx))
-    # conv2d above ran the method it picks in one chunk; here both, in 4 and 2 chunks.
-    for method, chunk in ([] if kernel == (1, 1) else [("split", 1), ("im2col", 2)]):
-      got[method] = (conv.filter_grad(x, dy, kernel, strides, pads, dilation, method=method,
-                                      images_per_chunk=chunk), want_dk)
-    return got
+    return dict(y=(y, want_y), dx=(vjp(dy)[0], want_dx), dk=(vjp(dy)[1], want_dk),
+                dx_matmul=(conv.input_grad(dy, kern, x.shape, strides, pads, dilation,
+                                           method="matmul", images_per_chunk=1), want_dx))
 
   for name, (got, want) in run(x, kern, dy).items():
     assert got.shape == want.shape and got.dtype == want.dtype, name
@@ -106,11 +99,10 @@ def test_gradients_match_xla(h, w, kernel, strides, padding, dilation, matmul_ev
 
 
 @pytest.mark.parametrize("shape,kernel,strides,cin,cout", [
-    ((2, 112, 111), (3, 3), 2, 8, 6),  # matmul input grad + split filter grad
-    ((2, 57, 56), (3, 3), 1, 8, 6),    # XLA input grad + split filter grad
-    ((2, 41, 40), (5, 5), 1, 4, 6),    # matmul input grad (25 taps) + XLA filter grad
-    ((2, 113, 112), (7, 7), 2, 3, 32),  # stem: matmul input grad + im2col filter grad
-    ((2, 6, 6), (3, 3), 1, 8, 6),      # few positions: XLA's gradients
+    ((2, 112, 111), (3, 3), 2, 8, 6),  # matmul input grad + XLA filter grad
+    ((2, 57, 56), (3, 3), 1, 8, 6),    # XLA's gradients
+    ((2, 113, 112), (7, 7), 2, 3, 32),  # stem: matmul input grad
+    ((2, 6, 6), (3, 3), 2, 8, 6),      # few positions: XLA's gradients
     ((2, 9, 9), (1, 1), 2, 8, 6),      # 1x1: matmuls
     ((2, 2, 2), (3, 3), 1, 8, 6),      # maps smaller than the kernel: im2col, JAX's grads
     ((2, 4, 4), (5, 5), 1, 4, 6),
@@ -220,3 +212,18 @@ def test_rejects_grouped_kernels_and_unknown_padding():
     conv.conv2d(jnp.zeros((1, 5, 5, 4)), jnp.zeros((3, 3, 2, 4)))
   with pytest.raises(ValueError):
     conv.conv2d(jnp.zeros((1, 5, 5, 4)), jnp.zeros((3, 3, 4, 4)), padding="CIRCULAR")
+
+
+def test_compiler_options_pick_the_cpu_convolution_library():
+  x, kern = jnp.zeros((1, 16, 16, 32)), jnp.zeros((3, 3, 32, 32))
+  def hlo(library):
+    options = conv.compiler_options(library)
+    return jax.jit(lambda a, b: conv.conv2d(a, b, matmul_grads=False),
+                   compiler_options=options).lower(x, kern).compile().as_text()
+  if jax.default_backend() != "cpu":
+    assert conv.compiler_options("eigen") == {}
+    return
+  assert "__ynn_fusion" not in hlo("eigen") and "__ynn_fusion" not in hlo(None)
+  assert "__ynn_fusion" in hlo("ynnpack")  # jax 0.10's default: YNNPACK convolutions
+  with pytest.raises(ValueError, match="cpu_convolutions"):
+    conv.compiler_options("onednn")

@@ -11,6 +11,7 @@ import optax
 
 from zoo.data import pipeline
 from zoo.evaluators.ensemble import Ensemble
+from zoo.models import conv
 from zoo.tasks.classification import topk_correct
 
 
@@ -32,7 +33,8 @@ class Evaluator:
               "top5": jnp.sum(topk_correct(logits, labels, 5) * mask),
               "loss": jnp.sum(loss * mask), "count": jnp.sum(mask)}
 
-    self._sums = jax.jit(sums)
+    self._sums = jax.jit(sums, compiler_options=conv.compiler_options(
+        config.get("cpu_convolutions")))
 
   def run(self, state, workdir=None) -> dict:
     del workdir  # this evaluator writes no tables or pictures

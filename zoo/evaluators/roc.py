@@ -30,6 +30,7 @@ from matplotlib.figure import Figure  # not pyplot: no global backend or state
 
 from zoo.data import pipeline
 from zoo.evaluators.ensemble import Ensemble
+from zoo.models import conv
 
 
 def auc(scores, positive) -> float:
@@ -131,7 +132,8 @@ class Evaluator:
       return {"score": log_odds, "prediction": jnp.argmax(logits, axis=-1),
               "label": batch["label"], "mask": batch["mask"]}
 
-    self._per_example = jax.jit(per_example)
+    self._per_example = jax.jit(per_example, compiler_options=conv.compiler_options(
+        config.get("cpu_convolutions")))
 
   def _name(self):
     c = self.eval_config

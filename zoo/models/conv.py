@@ -1,55 +1,39 @@
-"""2-D convolution whose gradients are matmuls on the CPU, and a `flax.linen` layer using it.
+"""2-D convolution with matmul gradients where XLA:CPU's are slow, and a `flax.linen` layer.
 
-Why: XLA's CPU backend computes a convolution's *filter* gradient as another convolution
-whose "kernel" is the whole output-gradient map (N x Ho x Wo) and whose output is the tiny
-KH x KW filter, a shape Eigen runs far below its matmul speed. As first measured for this
-zoo (float32, batch 32, 56x56, 2 CPU cores): a 3x3 64->64 conv takes ~100 ms
-forward, ~104-132 ms for the input gradient but ~880-1,330 ms for the filter gradient; for
-a 1x1 64->256 conv the filter gradient takes ~1,090 ms while the same product as one
-matmul over the flattened batch takes 40 ms; XLA's oneDNN flags made it slower. On a quiet
-run (`python -m launch.bench_conv`, same batch): 3x3 filter grad XLA ~210 ms, here ~71 ms
-(3.0x); 1x1 filter grad ~220 -> ~27 ms (8x), and 1x1 forward / input grad 2x / 5.5x
-faster as plain matmuls; 7x7/2 stem filter grad 3.2x; 3x3/2 input grad 1.6-2.2x, filter
-grad 1.9-2.5x. When other processes compete for the cores the chunked loops below lose
-part of that (many small parallel ops, each waiting on a descheduled thread).
+Two things decide how fast a convnet trains on a CPU with jax 0.10:
 
-What: `conv2d` keeps XLA's forward convolution (a plain matmul for 1x1 kernels) and
-replaces the backward pass through `jax.custom_vjp`. Products accumulate in float32
-(bfloat16 inputs are promoted: faster on this CPU than bf16 matmuls) and the gradients
-are cast back to the input dtypes.
+* Which library runs the convolutions. XLA:CPU hands them to YNNPACK by default, which on
+  the 2-core development machine (float32, batch 32) ran Inception-v3's stem 2-7x slower
+  than XLA's older Eigen convolutions: a 3x3 32->32 'VALID' convolution at 149x149 took
+  517 ms in YNNPACK and 72 ms in Eigen, 3x3/2 288->384 at 35x35 218 ms and 50 ms, and
+  YNNPACK's 'VALID' convolutions ran 2.5-3.5x slower than its 'SAME' ones. YNNPACK is still
+  the faster library for matmuls and for reductions (batch-norm statistics; XLA's own
+  reductions over N*H*W made an Inception-v3 step 1.5x slower). `compiler_options`
+  gives the `jax.jit` option that keeps YNNPACK for those and Eigen for convolutions
+  (`config.cpu_convolutions`, 'eigen' by default; `launch.train` passes it to its jits).
+* Which gradients are matmuls (`matmul_grads`, on by default on the CPU backend). With
+  Eigen convolutions (`python -m launch.bench_conv`):
+  - 1x1 convolutions are plain matmuls in all three directions: the filter gradient
+    (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout) 2.1x faster than Eigen's (1x1 64->256 at 56x56:
+    54 -> 26 ms), the input gradient dy @ kernel^T 1.3x.
+  - Strided KxK input gradients: Eigen dilates dy with zeros and wastes (s^2-1)/s^2 of
+    its work on them, so here the padded input rows are split by phase (u mod sh); per
+    phase one matmul of the row-shifted dy with the taps that reach that phase gives all
+    KW column taps, which are summed back into place (col2im along W), in chunks of
+    images (CHUNK_BYTES of temporaries): 2.3x on 3x3/2 128->128 at 56x56 (115 -> 50 ms),
+    1.4x on the 7x7/2 stem.
+  - Everything else stays Eigen's: its KxK filter gradients beat every matmul
+    formulation measured (per-tap, im2col, taps split between the two operands, in
+    chunks or not: 0.6-0.8x of Eigen at batch 32 and 128), as do its stride-1 input
+    gradients; so do problems with few positions (N*Ho*Wo < MIN_INPUT_GRAD_ROWS).
+  (With YNNPACK convolutions the picture was the reverse, its filter gradients 3-8x slower
+  than matmuls; this module's earlier versions worked around that, see git history.)
+* Maps smaller than the kernel (2x2 under 3x3, 4x4 under 5x5) fall off a cliff in both
+  libraries (3x3 512->512 at 2x2, batch 32: 268 ms in Eigen, 489 ms in YNNPACK, 4 ms as
+  im2col); `conv2d` computes those as im2col matmuls differentiated by JAX.
 
-* Filter gradient (`filter_grad`):
-  - 1x1: one matmul, (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout).
-  - "split" (most KxK convs): the KW horizontal taps are gathered on the input side,
-    X[n,u,w,(j,c)] = xpad[n, u, w*sw + j*dw, c], the KH vertical taps on the gradient
-    side as row-shifted copies D[n,u,w,(i,o)] = dy[n, (u - i*dh)/sh, w, o] (zero where no
-    such row), and one matmul X^T D of shape (KW*Cin, KH*Cout) yields all KH*KW taps,
-    with no wasted products. That copies KW*Cin + KH*Cout values per position where
-    im2col copies KH*KW*Cin, and Eigen runs the square-ish product ~2x faster per FLOP
-    than nine thin (Cin, Cout) ones. Padded rows are grouped by phase (u mod sh) so that
-    strided convs multiply no zero rows.
-  - "im2col" where that copies less (few input channels, e.g. the 3-channel stem):
-    patches (N*Ho*Wo, KH*KW*Cin)^T @ dy (N*Ho*Wo, Cout).
-  Both run over chunks of 1-2 images in a `fori_loop` (CHUNK_BYTES of temporaries),
-  1.3-1.5x faster than one big product (cache reuse, no huge temporaries to fault in).
-  Measured for 3x3 64->64 at 56x56, speed-up over XLA: nine per-tap matmuls over strided
-  slices 1.25x, the same batched over images 1.3-1.6x, per-tap on flattened offsets
-  1.1x, im2col + one matmul 1.1-1.2x, im2col in chunks 2.0x, split 2.0x, split in
-  chunks 3.0x (chosen).
-* Input gradient (`input_grad`): 1x1 is dy @ kernel^T (1.1-5.5x faster). Strided
-  convs: XLA dilates dy with zeros and wastes (s^2-1)/s^2 of its work on them, so here the
-  padded input rows are split by phase (u mod sh); per phase one matmul of the row-shifted
-  dy (the same copies as "split") with the taps that reach that phase gives all KW
-  column taps, which are summed back into place (col2im along W), in image chunks:
-  1.6-2.2x on 3x3/2 layers, 1.4x on the 7x7/2 stem. Stride-1 KxK transposed
-  convolutions are as fast as the forward pass in XLA and stay there, except for >= 25
-  taps (5x5: 1.4x, 7x7: 1.35x). Measured and dropped: s_h*s_w stride-1 "sub-pixel"
-  convolutions (0.9-1.7x), the same matmuls without chunks (0.7-1.5x).
-* Small problems (N*Ho*Wo below MIN_FILTER_GRAD_ROWS / MIN_INPUT_GRAD_ROWS, e.g. 13x13
-  maps at batch 32 or 7x7 maps at batch 64) keep XLA's gradients, within ~20% of the
-  matmuls either way there; XLA's filter gradient slows down sharply with N*Ho*Wo
-  (13x13 256->256: 37 ms at batch 32, 165 ms at 64, 380 ms at 128; matmuls 32, 64,
-  136 ms).
+Products accumulate in float32 (bfloat16 inputs are promoted: faster on this CPU than
+bf16 matmuls) and the gradients are cast back to the input dtypes.
 
 `Conv` mirrors the part of `flax.linen.Conv` the zoo uses, with identical parameters
 ('kernel' HWIO, 'bias'), so checkpoints are interchangeable; `matmul_grads=None` turns the
@@ -69,12 +53,16 @@ from jax import lax
 
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
-# Dispatch thresholds, read at trace time (tests lower them to exercise every path on
-# small tensors). Values from launch/bench_conv.py-style sweeps on a 2-core CPU.
-MIN_FILTER_GRAD_ROWS = 6000  # KxK filter grads as matmuls from N*Ho*Wo >= this
-MIN_INPUT_GRAD_ROWS = 3000   # KxK input grads as matmuls from N*Ho*Wo >= this ...
-MIN_STRIDE1_DX_TAPS = 25     # ... if strided or KH*KW >= this (else XLA's is as fast)
-CHUNK_BYTES = 8 << 20        # temporaries per fori_loop step
+# Read at trace time (tests lower them to exercise every path on small tensors).
+MIN_INPUT_GRAD_ROWS = 3000  # strided KxK input grads as matmuls from N*Ho*Wo >= this
+CHUNK_BYTES = 8 << 20       # temporaries per fori_loop step
+
+# XLA:CPU's libraries for `config.cpu_convolutions` (see the module docstring).
+_YNN_FUSIONS = {
+    "eigen": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
+    "ynnpack": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE,"
+               "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION",  # jax 0.10's default
+}
 
 
 def _pair(v) -> tuple[int, int]:
@@ -161,42 +149,6 @@ def _contract_rows(a, b, dtype):
   return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=dtype)
 
 
-def _filter_grad_im2col(xp, dy, kernel_hw, strides, dilation, dtype):
-  (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
-  _, ho, wo, cout = dy.shape
-  rows = (np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh)[:, None, :, None]
-  cols = (np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw)[None, :, None, :]
-  patches = xp[:, rows, cols, :]  # N, Ho, Wo, KH, KW, Cin: one gather fusion
-  g = _contract_rows(patches.reshape(-1, kh * kw * xp.shape[-1]), dy.reshape(-1, cout), dtype)
-  return g.reshape(kh, kw, xp.shape[-1], cout)
-
-
-def _filter_grad_split(xp, dy, kernel_hw, strides, dilation, dtype):
-  (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
-  cin = xp.shape[-1]
-  _, ho, wo, cout = dy.shape
-  cols = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw  # Wo, KW
-  taps_out = [None] * kh
-  for r in range(sh):  # padded input rows u = r + sh*m meet only taps with i*dh = r mod sh
-    taps = [i for i in range(kh) if (i * dh) % sh == r]
-    if not taps:
-      continue
-    q = np.array([(i * dh - r) // sh for i in taps])  # dy row = m - q
-    spread = int(q.max() - q.min())
-    m = ho + spread
-    rows = r + sh * (np.arange(m) + q.min())
-    x_side = xp[:, rows[:, None, None], cols[None], :]  # N, M, Wo, KW, Cin
-    dyp = jnp.pad(dy, ((0, 0), (spread, spread), (0, 0), (0, 0)))  # zero rows off the map
-    shift = np.arange(m)[:, None] - (q - q.min())[None, :] + spread  # M, T
-    dy_side = jnp.moveaxis(dyp[:, shift], 2, 3)  # N, M, Wo, T, Cout
-    g = _contract_rows(x_side.reshape(-1, kw * cin),
-                       dy_side.reshape(-1, len(taps) * cout), dtype)
-    g = g.reshape(kw, cin, len(taps), cout).transpose(2, 0, 1, 3)
-    for t, i in enumerate(taps):
-      taps_out[i] = g[t]
-  return jnp.stack(taps_out)
-
-
 def _images_per_chunk(n, per_image_bytes, images_per_chunk):
   """Images per loop step: about CHUNK_BYTES of temporaries, dividing the batch."""
   if images_per_chunk is None:
@@ -211,52 +163,24 @@ def _images_per_chunk(n, per_image_bytes, images_per_chunk):
   return nb
 
 
-def filter_grad(x, dy, kernel_hw, strides, pads, dilation, *, method="auto",
-                images_per_chunk=None):
-  """d(conv)/d(kernel) as matmuls; float32 (or wider) result of shape (KH, KW, Cin, Cout).
-
-  method: 'auto', '1x1', 'split', 'im2col' or 'xla'. images_per_chunk: images per
-  fori_loop step (None: about CHUNK_BYTES of copies, a multiple of the device count).
-  """
+def filter_grad(x, dy, kernel_hw, strides, pads, dilation, *, method="auto"):
+  """d(conv)/d(kernel), float32 (or wider), shape (KH, KW, Cin, Cout). method: '1x1' (one
+  matmul over the flattened batch), 'xla', or 'auto' ('1x1' for 1x1 kernels)."""
   kernel_hw, strides, dilation = _pair(kernel_hw), _pair(strides), _pair(dilation)
-  (kh, kw), (sh, sw) = kernel_hw, strides
-  n, h, w, cin = x.shape
-  _, ho, wo, cout = dy.shape
+  (sh, sw), (_, _, _, cin), cout = strides, x.shape, dy.shape[-1]
   dtype = jnp.promote_types(jnp.promote_types(x.dtype, dy.dtype), jnp.float32)
   x, dy = x.astype(dtype), dy.astype(dtype)  # bf16: promoting first measured 1.3x faster
   if method == "auto":
-    if kh * kw == 1:
-      method = "1x1"
-    elif n * ho * wo < MIN_FILTER_GRAD_ROWS:
-      method = "xla"
-    else:  # fewer copied values per output position wins
-      method = "split" if sh * kw * cin + kh * cout < kh * kw * cin + cout else "im2col"
+    method = "1x1" if kernel_hw == (1, 1) else "xla"
   if method == "xla":
     kernel = jnp.zeros(kernel_hw + (cin, cout), dtype)
     _, vjp = jax.vjp(lambda k: _xla_conv(x, k, strides, pads, dilation), kernel)
     return vjp(dy)[0]
-  xp = _pad_and_crop(x, kernel_hw, strides, pads, dilation, (ho, wo))
-  if method == "1x1":
-    if kh * kw != 1:
-      raise ValueError("method '1x1' needs a 1x1 kernel")
-    xs = xp[:, ::sh, ::sw]  # a bitcast for stride 1
-    g = _contract_rows(xs.reshape(-1, cin), dy.reshape(-1, cout), dtype)
-    return g.reshape(1, 1, cin, cout)
-  chunk_fn = {"split": _filter_grad_split, "im2col": _filter_grad_im2col}[method]
-  fn = lambda a, b: chunk_fn(a, b, kernel_hw, strides, dilation, dtype)
-  per_image = ho * wo * jnp.dtype(dtype).itemsize * (
-      sh * kw * cin + kh * cout if method == "split" else kh * kw * cin + cout)
-  nb = _images_per_chunk(n, per_image, images_per_chunk)
-  steps = n // nb
-  if steps == 1:
-    return fn(xp, dy)
-  # Chunk s holds images s, s+steps, ...: dim 0 keeps the batch's sharding.
-  xr = xp.reshape((nb, steps) + xp.shape[1:])
-  dr = dy.reshape((nb, steps) + dy.shape[1:])
-  def body(s, acc):
-    return acc + fn(lax.dynamic_index_in_dim(xr, s, 1, keepdims=False),
-                    lax.dynamic_index_in_dim(dr, s, 1, keepdims=False))
-  return lax.fori_loop(0, steps, body, jnp.zeros((kh, kw, cin, cout), dtype))
+  if method != "1x1" or kernel_hw != (1, 1):
+    raise ValueError(f"filter-gradient method {method!r} for a {kernel_hw} kernel")
+  xs = _pad_and_crop(x, kernel_hw, strides, pads, dilation, dy.shape[1:3])[:, ::sh, ::sw]
+  g = _contract_rows(xs.reshape(-1, cin), dy.reshape(-1, cout), dtype)
+  return g.reshape(1, 1, cin, cout)
 
 
 def _input_grad_matmul(dy, kernel, x_shape, strides, pads, dilation):
@@ -307,7 +231,7 @@ def input_grad(dy, kernel, x_shape, strides, pads, dilation, *, method="auto",
   if method == "auto":
     if kh * kw == 1:
       method = "1x1"
-    elif n * ho * wo >= MIN_INPUT_GRAD_ROWS and (sh * sw > 1 or kh * kw >= MIN_STRIDE1_DX_TAPS):
+    elif n * ho * wo >= MIN_INPUT_GRAD_ROWS and sh * sw > 1:
       method = "matmul"
     else:
       method = "xla"
@@ -379,6 +303,19 @@ def conv2d(x, kernel, strides=(1, 1), padding="SAME", dilation=(1, 1), matmul_gr
   if _tiny_map(x.shape, kernel.shape[:2]):
     return _conv_im2col(x, kernel, strides, pads, dilation)
   return _conv_matmul_grads(x, kernel, strides, pads, dilation)
+
+
+def compiler_options(cpu_convolutions: str | None = None) -> dict:
+  """`jax.jit(..., compiler_options=...)` that picks XLA:CPU's convolution library,
+  'eigen' (None: the default) or 'ynnpack' (see the module docstring); empty on other
+  backends."""
+  cpu_convolutions = cpu_convolutions or "eigen"
+  if cpu_convolutions not in _YNN_FUSIONS:
+    raise ValueError(f"cpu_convolutions must be one of {sorted(_YNN_FUSIONS)}, "
+                     f"got {cpu_convolutions!r}")
+  if jax.default_backend() != "cpu":
+    return {}
+  return {"xla_cpu_experimental_ynn_fusion_type": _YNN_FUSIONS[cpu_convolutions]}
 
 
 def default_matmul_grads() -> bool:
