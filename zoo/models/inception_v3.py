@@ -41,24 +41,29 @@ _kernel_init = nn.initializers.variance_scaling(2.0, "fan_in", "truncated_normal
 
 
 class ConvBN(nn.Module):
-  """Convolution without bias, batch norm without scale, ReLU."""
+  """Convolution without bias, batch norm without scale, ReLU. `pool_first`: a 3x3/1
+  'same' average pool (padded cells left out of the mean, as in Keras) on the input of
+  this 1x1 convolution, computed after it instead: both are linear and one acts on
+  positions, the other on channels, so the order does not change the result, and the
+  convolution's output has 4-10x fewer channels to pool (Inception-v3 at 299, batch 32,
+  2 CPU cores: 5.7 -> 5.4 s per train step)."""
   features: int
   kernel_size: Sequence[int]
   conv: Any
   norm: Any
   strides: int = 1
   padding: str = "SAME"
+  pool_first: bool = False
 
   @nn.compact
   def __call__(self, x):
     x = self.conv(self.features, self.kernel_size, strides=self.strides,
                   padding=self.padding, name="conv")(x)
+    if self.pool_first:
+      if tuple(self.kernel_size) != (1, 1):
+        raise ValueError("pooling commutes with 1x1 convolutions only")
+      x = AvgPool((3, 3), (1, 1), padding=((1, 1), (1, 1)))(x)
     return nn.relu(self.norm(name="bn")(x))
-
-
-def _avg_pool_3x3(x):
-  """3x3/1 'same' average pool; padded cells are left out of the mean, as in Keras."""
-  return AvgPool((3, 3), (1, 1), padding=((1, 1), (1, 1)))(x)
 
 
 class Block35(nn.Module):
@@ -75,7 +80,7 @@ class Block35(nn.Module):
     b3 = c(64, (1, 1), name="branch3x3dbl_1")(x)
     b3 = c(96, (3, 3), name="branch3x3dbl_2")(b3)
     b3 = c(96, (3, 3), name="branch3x3dbl_3")(b3)
-    bp = c(self.pool_features, (1, 1), name="branch_pool")(_avg_pool_3x3(x))
+    bp = c(self.pool_features, (1, 1), name="branch_pool", pool_first=True)(x)
     return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
@@ -111,7 +116,7 @@ class Block17(nn.Module):
     bd = c(n, (1, 7), name="branch7x7dbl_3")(bd)
     bd = c(n, (7, 1), name="branch7x7dbl_4")(bd)
     bd = c(192, (1, 7), name="branch7x7dbl_5")(bd)
-    bp = c(192, (1, 1), name="branch_pool")(_avg_pool_3x3(x))
+    bp = c(192, (1, 1), name="branch_pool", pool_first=True)(x)
     return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
 
@@ -147,7 +152,7 @@ class Block8(nn.Module):
     bd = c(384, (3, 3), name="branch3x3dbl_2")(bd)
     bd = jnp.concatenate([c(384, (1, 3), name="branch3x3dbl_3a")(bd),
                           c(384, (3, 1), name="branch3x3dbl_3b")(bd)], axis=-1)
-    bp = c(192, (1, 1), name="branch_pool")(_avg_pool_3x3(x))
+    bp = c(192, (1, 1), name="branch_pool", pool_first=True)(x)
     return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
 
