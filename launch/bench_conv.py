@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from launch import hugepages
 from zoo.models import layers
 from zoo.models.conv import compiler_options, conv2d
 
@@ -195,4 +196,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+  hugepages.reexec()
   main()

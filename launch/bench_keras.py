@@ -6,8 +6,11 @@
 Ours: the experiment's train step (`imagenet_resnet50` / `imagenet_inception_v3`) built
 by `launch.train.Setup`, as `launch.bench` times it. Keras: `keras.applications.ResNet50`
 / `InceptionV3` (weights=None, 1000 classes), TensorFlow backend, compiled with SGD and
-sparse categorical cross-entropy and run with `train_on_batch`, once with XLA
-(`jit_compile=True`) and once without; the faster is the reference.
+sparse categorical cross-entropy and run with `train_on_batch` on TensorFlow's own
+kernels (`jit_compile=False`, oneDNN), and with `--keras_xla` also through XLA
+(`jit_compile=True`); the faster is the reference. TensorFlow's XLA was the slower in
+every run measured (0.4-0.9x), and steps taken right after its steps ran ours 1.5x slower
+than alone, pauses or not, so it is left out unless asked for.
 
 Like for like: the same batch (random pixels and labels) at the same resolution (224 /
 299), float32, 1000 classes, SGD momentum 0.9 at a constant learning rate, no weight
@@ -22,7 +25,14 @@ the device and normalises in the step. Neither side moves data from the host whi
 After each side has compiled (its first step, timed as such) and run `--warmup` steps,
 the sides run one step each in turn, `--repeats` times, so load from other processes on
 a shared machine falls on all of them alike; each step is waited for (ours:
-`block_until_ready`; Keras: `train_on_batch` returns the loss as a number). TensorFlow's
+`block_until_ready`; Keras: `train_on_batch` returns the loss as a number), then the
+process idles `--pause` seconds: worker threads that spin after a step (TensorFlow's and
+XLA's pools both do) would otherwise take cores from the next contender's step (ours
+measured 5.8 s per Inception-v3 step alone, 6.1-7.0 s right after Keras steps).
+
+Unlike the zoo's other launchers this one does not turn on huge pages
+(`launch/hugepages.py`): with TensorFlow in the process they slowed both sides (ours
+1.1-1.8x, Keras 1.05x), so both run with 4 KiB pages, as a plain TensorFlow process does. TensorFlow's
 intra- and inter-op pools are set to the cores this process may use, the size XLA's CPU
 client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` and prints
 the Markdown table. `--config.*` overrides apply to our side only.
@@ -151,23 +161,24 @@ def measure(args, overrides=()):
                                 [*_LIKE_FOR_LIKE, *data, *own, *overrides])
     contenders.append(Ours(name, config, images, labels))
   builder = getattr(keras.applications, spec["keras"])
-  for jit in (False, True):
+  for jit in (False, True) if args.keras_xla else (False,):
     contenders.append(Keras(f"Keras {spec['keras']} (jit_compile={jit})", builder, jit,
                             images, labels))
 
-  first, times = [], {c.name: [] for c in contenders}
-  for c in contenders:
+  def timed_step(c):
     start = time.perf_counter()
     c.step()
-    first.append(time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    time.sleep(args.pause)
+    return seconds
+
+  first, times = [timed_step(c) for c in contenders], {c.name: [] for c in contenders}
   for _ in range(args.warmup):
     for c in contenders:
-      c.step()
+      timed_step(c)
   for _ in range(args.repeats):
     for c in contenders:
-      start = time.perf_counter()
-      c.step()
-      times[c.name].append(time.perf_counter() - start)
+      times[c.name].append(timed_step(c))
 
   rows = []
   for c, first_s in zip(contenders, first):
@@ -188,7 +199,7 @@ def measure(args, overrides=()):
       "threads": threads, "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "overrides": list(overrides),
       "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
-      "repeats": args.repeats, "warmup": args.warmup,
+      "repeats": args.repeats, "warmup": args.warmup, "pause_s": args.pause,
       "load_average": [load_before, os.getloadavg()[0]],
       "keras_reference": keras_best["name"], "contenders": rows,
       "ratio": next(r for r in rows if r["side"] == "ours")["ratio_to_keras"],
@@ -200,7 +211,7 @@ def markdown(r) -> str:
       f"{r['model']}: batch {r['batch_size']}, {r['image_size']}x{r['image_size']}, "
       f"{r['dtype']}, {r['num_classes']} classes, {r['devices']}x {r['backend']}, "
       f"{r['threads']} threads on each side, XLA_FLAGS='{r['xla_flags']}'; median of {r['repeats']} steps taken in turn "
-      f"after {r['warmup']} warm-up; load average {r['load_average'][0]:.1f} -> "
+      f"after {r['warmup']} warm-up, {r['pause_s']:g} s idle after each; load average {r['load_average'][0]:.1f} -> "
       f"{r['load_average'][1]:.1f}. Reference: {r['keras_reference']}.",
       "",
       "| contender | framework | trainable params | GFLOP/step (XLA) | compile + first step s "
@@ -224,6 +235,10 @@ def main(argv=None):
                       help="input pixels per side (0: the network's own, 224 / 299)")
   parser.add_argument("--repeats", type=int, default=5, help="timed steps per contender")
   parser.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
+  parser.add_argument("--keras_xla", action="store_true",
+                      help="also time Keras with jit_compile=True (TensorFlow's XLA)")
+  parser.add_argument("--pause", type=float, default=2.0,
+                      help="seconds idle after each step (see the module docstring)")
   parser.add_argument("--out", default="bench", help="folder for the JSON and Markdown")
   args, overrides = parser.parse_known_args(argv)
   unknown = [a for a in overrides if not a.startswith("--config.")]

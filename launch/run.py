@@ -12,8 +12,9 @@ import sys
 
 from absl import app, flags, logging
 
-from launch.overrides import split_overrides
+from launch import hugepages
 from launch import writers
+from launch.overrides import split_overrides
 
 flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
@@ -83,4 +84,5 @@ def main(overrides):
 
 
 if __name__ == "__main__":
+  hugepages.reexec()
   app.run(main, flags_parser=split_overrides)
