@@ -6,8 +6,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KERAS_STAMP := $(VENV)/.installed-keras
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
-# 2 MiB pages for XLA:CPU's buffers (launch/hugepages.py; the launchers set it themselves).
-export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
 RUN_EXPERIMENT ?= imagenet_vgg_f:synthetic
 RUN_WORKDIR ?= runs/$(subst :,_,$(RUN_EXPERIMENT))

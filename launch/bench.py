@@ -17,7 +17,6 @@ import time
 import numpy as np
 from absl import app, flags
 
-from launch import hugepages
 from launch import writers
 from launch.overrides import split_overrides
 
@@ -129,5 +128,4 @@ def main(overrides):
 
 
 if __name__ == "__main__":
-  hugepages.reexec()
   app.run(main, flags_parser=split_overrides)

@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch import hugepages
 from zoo.models import layers
 from zoo.models.conv import compiler_options, conv2d
 
@@ -196,5 +195,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  hugepages.reexec()
   main()

@@ -28,11 +28,10 @@ a shared machine falls on all of them alike; each step is waited for (ours:
 `block_until_ready`; Keras: `train_on_batch` returns the loss as a number), then the
 process idles `--pause` seconds: worker threads that spin after a step (TensorFlow's and
 XLA's pools both do) would otherwise take cores from the next contender's step (ours
-measured 5.8 s per Inception-v3 step alone, 6.1-7.0 s right after Keras steps).
-
-Unlike the zoo's other launchers this one does not turn on huge pages
-(`launch/hugepages.py`): with TensorFlow in the process they slowed both sides (ours
-1.1-1.8x, Keras 1.05x), so both run with 4 KiB pages, as a plain TensorFlow process does. TensorFlow's
+measured 5.8 s per Inception-v3 step alone, 6.1-7.0 s right after Keras steps without
+the pause, 5.4-5.5 s with it). Each contender in a process of its own, tried too, ran
+ours at 6.3 s (Keras' process idle beside it, the kernel's DAMON reclaim thread active),
+so the sides share one process. TensorFlow's
 intra- and inter-op pools are set to the cores this process may use, the size XLA's CPU
 client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` and prints
 the Markdown table. `--config.*` overrides apply to our side only.

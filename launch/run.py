@@ -12,7 +12,6 @@ import sys
 
 from absl import app, flags, logging
 
-from launch import hugepages
 from launch import writers
 from launch.overrides import split_overrides
 
@@ -84,5 +83,4 @@ def main(overrides):
 
 
 if __name__ == "__main__":
-  hugepages.reexec()
   app.run(main, flags_parser=split_overrides)

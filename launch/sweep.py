@@ -50,7 +50,6 @@ from typing import NamedTuple
 from absl import app, flags
 
 from launch import config as config_lib
-from launch import hugepages
 from launch.overrides import split_overrides
 
 flags.DEFINE_string("experiment", None, "NAME[:ARG], as for launch.run.")
@@ -425,5 +424,4 @@ def main(overrides):
 
 
 if __name__ == "__main__":
-  hugepages.reexec()
   app.run(main, flags_parser=split_overrides)
