@@ -7,27 +7,27 @@ Two things decide how fast a convnet trains on a CPU with jax 0.10:
   than XLA's older Eigen convolutions: a 3x3 32->32 'VALID' convolution at 149x149 took
   517 ms in YNNPACK and 72 ms in Eigen, 3x3/2 288->384 at 35x35 218 ms and 50 ms, and
   YNNPACK's 'VALID' convolutions ran 2.5-3.5x slower than its 'SAME' ones. YNNPACK is still
-  the faster library for matmuls and for reductions (batch-norm statistics; XLA's own
-  reductions over N*H*W made an Inception-v3 step 1.5x slower). `compiler_options`
+  as fast for matmuls and much faster for reductions (batch-norm statistics; XLA's own
+  reductions over N*H*W made an Inception-v3 step 1.9x slower). `compiler_options`
   gives the `jax.jit` option that keeps YNNPACK for those and Eigen for convolutions
   (`config.cpu_convolutions`, 'eigen' by default; `launch.train` passes it to its jits).
 * Which gradients are matmuls (`matmul_grads`, on by default on the CPU backend). With
   Eigen convolutions (`python -m launch.bench_conv`):
   - 1x1 convolutions are plain matmuls in all three directions: the filter gradient
-    (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout) 2.1x faster than Eigen's (1x1 64->256 at 56x56:
-    54 -> 26 ms), the input gradient dy @ kernel^T 1.3x.
+    (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout) 2.5x faster than Eigen's (1x1 64->256 at 56x56:
+    62 -> 25 ms), the input gradient dy @ kernel^T 1.05x.
   - Strided KxK input gradients: Eigen dilates dy with zeros and wastes (s^2-1)/s^2 of
     its work on them, so here the padded input rows are split by phase (u mod sh); per
     phase one matmul of the row-shifted dy with the taps that reach that phase gives all
     KW column taps, which are summed back into place (col2im along W), in chunks of
-    images (CHUNK_BYTES of temporaries): 2.3x on 3x3/2 128->128 at 56x56 (115 -> 50 ms),
-    1.4x on the 7x7/2 stem.
+    images (CHUNK_BYTES of temporaries): 2.2x on 3x3/2 128->128 at 56x56 (124 -> 57 ms),
+    1.4x on the 7x7/2 stem and on Inception-v3's 3x3/2 288->384 reduction.
   - Everything else stays Eigen's: its KxK filter gradients beat every matmul
     formulation measured (per-tap, im2col, taps split between the two operands, in
     chunks or not: 0.6-0.8x of Eigen at batch 32 and 128), as do its stride-1 input
     gradients; so do problems with few positions (N*Ho*Wo < MIN_INPUT_GRAD_ROWS).
-  (With YNNPACK convolutions the picture was the reverse, its filter gradients 3-8x slower
-  than matmuls; this module's earlier versions worked around that, see git history.)
+  (YNNPACK's own filter gradients are 3-7x slower than Eigen's; this module's earlier
+  versions replaced them with chunked matmuls, see git history.)
 * Maps smaller than the kernel (2x2 under 3x3, 4x4 under 5x5) fall off a cliff in both
   libraries (3x3 512->512 at 2x2, batch 32: 268 ms in Eigen, 489 ms in YNNPACK, 4 ms as
   im2col); `conv2d` computes those as im2col matmuls differentiated by JAX.
