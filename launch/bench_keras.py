@@ -28,12 +28,11 @@ a shared machine falls on all of them alike; each step is waited for (ours:
 `block_until_ready`; Keras: `train_on_batch` returns the loss as a number), then the
 process idles `--pause` seconds: worker threads that spin after a step (TensorFlow's and
 XLA's pools both do) would otherwise take cores from the next contender's step (ours
-measured 5.8 s per Inception-v3 step alone, 6.1-7.0 s right after Keras steps without
-the pause, 5.4-5.5 s with it). Each contender in a process of its own, tried too, ran
-ours at 6.3 s (Keras' process idle beside it, the kernel's DAMON reclaim thread active),
-so the sides share one process. TensorFlow's
-intra- and inter-op pools are set to the cores this process may use, the size XLA's CPU
-client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` and prints
+took 5.8 s per Inception-v3 step alone and 6.1-7.0 s right after Keras steps without a
+pause; with one, as fast as alone). Each contender in a process of its own, tried too,
+ran ours at 6.3 s against 5.4 s here (Keras' process idle beside it; not understood), so
+the sides share one process. TensorFlow's intra- and inter-op pools are set to the cores
+this process may use, the size XLA's CPU client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` and prints
 the Markdown table. `--config.*` overrides apply to our side only.
 """
 import argparse
