@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.models import layers
-from zoo.models.conv import compiler_options, conv2d
+from zoo.models.conv import CPU_CONVOLUTIONS, compiler_options, conv2d
 
 # name: (description, spatial size, Cin, Cout, kernel, stride, padding)
 CASES = {
@@ -51,8 +51,9 @@ POOLS = ((147, 147, 64), (71, 71, 192), (35, 35, 288), (17, 17, 768))
 
 def parse_contender(text):
   path, _, library = text.partition(":")
-  if path not in ("xla", "matmul") or library not in ("eigen", "ynnpack"):
-    raise argparse.ArgumentTypeError(f"contender {text!r}: need xla|matmul : eigen|ynnpack")
+  if path not in ("xla", "matmul") or library not in CPU_CONVOLUTIONS:
+    raise argparse.ArgumentTypeError(
+        f"contender {text!r}: need xla|matmul : {'|'.join(CPU_CONVOLUTIONS)}")
   return path, library
 
 

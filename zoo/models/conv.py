@@ -63,6 +63,7 @@ _YNN_FUSIONS = {
     "ynnpack": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE,"
                "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION",  # jax 0.10's default
 }
+CPU_CONVOLUTIONS = tuple(_YNN_FUSIONS)
 
 
 def _pair(v) -> tuple[int, int]:
@@ -311,8 +312,8 @@ def compiler_options(cpu_convolutions: str | None = None) -> dict:
   'eigen' (None: the default) or 'ynnpack' (see the module docstring); empty on other
   backends."""
   cpu_convolutions = cpu_convolutions or "eigen"
-  if cpu_convolutions not in _YNN_FUSIONS:
-    raise ValueError(f"cpu_convolutions must be one of {sorted(_YNN_FUSIONS)}, "
+  if cpu_convolutions not in CPU_CONVOLUTIONS:
+    raise ValueError(f"cpu_convolutions must be one of {list(CPU_CONVOLUTIONS)}, "
                      f"got {cpu_convolutions!r}")
   if jax.default_backend() != "cpu":
     return {}

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from zoo.models import conv
+
 
 def _padding(padding, x, window, strides):
   """`padding` as flax takes it; 'CEIL' becomes the far-edge padding that makes the
@@ -29,13 +31,6 @@ def _padding(padding, x, window, strides):
     out = -(-(size - k) // s) + 1
     return (0, max(0, (out - 1) * s + k - size))
   return tuple(far_edge(x.shape[i], window[i - 1], strides[i - 1]) for i in (1, 2))
-
-
-def _pairs(padding, in_hw, window, strides):
-  """'SAME' / 'VALID' / ((lo, hi), (lo, hi)) -> a tuple of two (lo, hi) int pairs."""
-  if isinstance(padding, str):
-    return tuple(lax.padtype_to_pads(in_hw, window, strides, padding.upper()))
-  return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
 def _taps(x, window, strides, pads):
@@ -87,7 +82,8 @@ def max_pool(x, window=(3, 3), strides=(2, 2), padding="VALID"):
   described in the module docstring."""
   window, strides = tuple(window), tuple(strides)
   in_hw = tuple(x.shape[1:3])
-  return _max_pool(x, window, strides, _pairs(padding, in_hw, window, strides), in_hw)
+  pads = conv.resolve_padding(padding, in_hw, window, strides, (1, 1))
+  return _max_pool(x, window, strides, pads, in_hw)
 
 
 class MaxPool(nn.Module):
