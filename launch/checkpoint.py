@@ -125,7 +125,8 @@ class Checkpointer:
       self.manager.wait_until_finished()
 
   def close(self):
-    self.manager.close()
+    with self._write_errors(None):
+      self.manager.close()
 
 
 def restore_on_host(state_dir) -> dict:

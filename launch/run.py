@@ -71,11 +71,10 @@ def main(overrides):
   logging.info("jax %s on %d %s device(s), %d process(es)", jax.__version__,
                jax.device_count(), jax.default_backend(), jax.process_count())
 
-  from launch import checkpoint, train, workdir
+  from launch import train, workdir
   try:
     results = train.run(config, FLAGS.workdir, restart=FLAGS.restart)
-  except (train.NonFiniteLossError, workdir.WorkdirError, checkpoint.CheckpointWriteError,
-          FileNotFoundError, ValueError) as e:
+  except (train.NonFiniteLossError, workdir.WorkdirError, OSError, ValueError) as e:
     _fail(str(e), hard=True)
   if "preempted" not in results:
     summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}

@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import signal
+import sys
 import time
 
 import jax
@@ -169,6 +170,23 @@ class Setup:
                    compiler_options=self.compiler_options)
 
 
+def _close_all(*closers):
+  """Calls every closer. If the run is already failing, its own error is the one reported and
+  theirs are logged (a full disk must not hide behind a failed close); otherwise the first
+  error is raised once all have run."""
+  failing = sys.exc_info()[1] is not None
+  first = None
+  for close in filter(None, closers):
+    try:
+      close()
+    except Exception as e:  # pylint: disable=broad-except
+      if failing or first:
+        logging.warning("while closing the run: %s: %s", type(e).__name__, e)
+      first = first or e
+  if first and not failing:
+    raise first
+
+
 def run(config, workdir: str, *, restart: bool = False) -> dict:
   """Trains (or, with total_steps=0, only evaluates) `config` in `workdir`.
 
@@ -280,12 +298,9 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     progress.close()
     preemption.restore()
     try:
-      ckpt.wait()
+      ckpt.wait()  # a save that failed is the run's error
     finally:
-      ckpt.close()
-      writer.close()
-      if lock:
-        lock.close()
+      _close_all(ckpt.close, writer.close, lock and lock.close)
 
   results.update({
       "experiment": config.experiment,

@@ -42,8 +42,11 @@ class MetricWriter:
   def write(self, step: int, metrics: dict):
     if not self.enabled:
       return
-    self.file.write(json.dumps({"step": int(step), **metrics}) + "\n")
-    self.file.flush()
+    try:
+      self.file.write(json.dumps({"step": int(step), **metrics}) + "\n")
+      self.file.flush()
+    except OSError as e:  # e.g. a full disk: name the file
+      raise OSError(e.errno, f"cannot write {self.path}: {e.strerror}") from None
     for name, value in metrics.items():
       if isinstance(value, (int, float)):
         self.tb.add_scalar(name, value, step)

@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from launch import train
+
 from conftest import error_line, launch, launch_processes, training_started
 from test_train import (SMOKE, TIMING, _flatten, assert_trees_equal, final_state, read_json,
                         read_metrics)
@@ -159,7 +161,7 @@ def small_disk(tmp_path):
 def test_disk_full_is_a_clear_error_and_keeps_the_last_checkpoint(small_disk):
   workdir = os.path.join(small_disk, "run")
   proc = launch(SMOKE, f"--workdir={workdir}", check=False)
-  assert proc.returncode == 2
+  assert proc.returncode == 2, proc.stderr[-3000:]
   message = error_line(proc.stderr)
   assert message.startswith(f"error: cannot write a checkpoint to {workdir}/checkpoints")
   assert "No space left on device" in message and "intact (newest: step 2)" in message
@@ -183,3 +185,21 @@ def test_resume_across_process_counts(tmp_path):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6, err_msg=key)
   assert read_metrics(straight)[-1]["val/top1_accuracy"] == \
       read_metrics(mixed)[-1]["val/top1_accuracy"]
+
+
+def test_a_failing_close_does_not_hide_the_runs_own_error():
+  calls = []
+
+  def close_fails():
+    calls.append("fails")
+    raise OSError(28, "No space left on device")
+
+  with pytest.raises(KeyError):  # the run's error, not the close's
+    try:
+      raise KeyError("the run's error")
+    finally:
+      train._close_all(close_fails, lambda: calls.append("closed"), None)
+  assert calls == ["fails", "closed"]  # every closer ran
+  with pytest.raises(OSError, match="No space left"):  # nothing else failed: the close's error
+    train._close_all(close_fails)
+
