@@ -239,15 +239,22 @@ def main(argv=None):
                       help="seconds idle after each step (see the module docstring)")
   parser.add_argument("--out", default="bench", help="folder for the JSON and Markdown")
   args, overrides = parser.parse_known_args(argv)
+  measure_and_report(parser, args, overrides, measure, markdown, f"keras_{args.model}")
+
+
+def measure_and_report(parser, args, overrides, measure_fn, markdown_fn, name):
+  """`measure_fn(args, overrides)` with the leftover arguments as `--config.*` overrides
+  (anything else, or a bad override, is an error naming it); writes OUT/NAME.json and
+  .md and prints the table."""
   unknown = [a for a in overrides if not a.startswith("--config.")]
   if unknown:
     parser.error(f"unrecognised arguments: {' '.join(unknown)}")
   try:
-    results = measure(args, overrides)
+    results = measure_fn(args, overrides)
   except config_lib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  writers.write_report(args.out, f"keras_{args.model}", results, markdown(results))
+  writers.write_report(args.out, name, results, markdown_fn(results))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ import time
 
 import numpy as np
 
-from launch import writers
-
 _SIDES = ("ours", "tensorflow")
 
 
@@ -224,16 +222,8 @@ def main(argv=None):
     return _side(args)
   if not args.model:
     parser.error("--model is required")
-  unknown = [a for a in overrides if not a.startswith("--config.")]
-  if unknown:
-    parser.error(f"unrecognised arguments: {' '.join(unknown)}")
-  from launch import config as config_lib
-  try:
-    results = measure(args, overrides)
-  except config_lib.ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  writers.write_report(args.out, f"layers_{args.model}", results, markdown(results))
+  bench_keras.measure_and_report(parser, args, overrides, measure, markdown,
+                                 f"layers_{args.model}")
 
 
 if __name__ == "__main__":
