@@ -29,7 +29,9 @@ a shared machine falls on all of them alike; each step is waited for (ours:
 process idles `--pause` seconds: worker threads that spin after a step (TensorFlow's and
 XLA's pools both do) would otherwise take cores from the next contender's step (ours
 took 5.8 s per Inception-v3 step alone and 6.1-7.0 s right after Keras steps without a
-pause; with one, as fast as alone). Each contender in a process of its own, tried too,
+pause; with one, as fast as alone in that session; a later one measured ours at 6.8-7.0 s
+here against 5.5-5.7 s alone, the difference being system time for page faults, see
+BENCHMARKS.md). Each contender in a process of its own, tried too,
 ran ours at 6.3 s against 5.4 s here (Keras' process idle beside it; not understood), so
 the sides share one process. TensorFlow's intra- and inter-op pools are set to the cores
 this process may use, the size XLA's CPU client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` and prints
