@@ -48,6 +48,7 @@ import numpy as np
 
 from launch import config as config_lib
 from launch import writers
+from launch.bench_layers import tensorflow_on
 from launch.train import Setup
 
 NUM_CLASSES = 1000
@@ -131,10 +132,7 @@ class Keras:
 
 def _configure_tensorflow(threads: int):
   os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  import tensorflow as tf
-  tf.config.threading.set_intra_op_parallelism_threads(threads)
-  tf.config.threading.set_inter_op_parallelism_threads(threads)
+  tensorflow_on(threads)
   import keras
   if keras.backend.backend() != "tensorflow":
     raise SystemExit(f"KERAS_BACKEND={keras.backend.backend()}: this compares against "

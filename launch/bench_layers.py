@@ -103,12 +103,17 @@ def time_ours(layers, batch, repeats, cpu_convolutions):
   return out
 
 
-def time_tensorflow(layers, batch, repeats):
+def tensorflow_on(threads: int):
+  """TensorFlow, quiet, with its intra- and inter-op pools of `threads` each."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow as tf
-  threads = len(os.sched_getaffinity(0))
   tf.config.threading.set_intra_op_parallelism_threads(threads)
   tf.config.threading.set_inter_op_parallelism_threads(threads)
+  return tf
+
+
+def time_tensorflow(layers, batch, repeats):
+  tf = tensorflow_on(len(os.sched_getaffinity(0)))
   out = []
   for layer in layers:
     x, kernel = _arrays(layer, batch)
