@@ -240,7 +240,8 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   devices, data_module, train_source = x.devices, x.data_module, x.train_source
   total_steps, train_rng = x.total_steps, x.train_rng
   logging.info("data: %s%s; %d train records, %d steps/epoch, %d steps",
-               data_module.DESCRIPTION, " [STAND-IN DATA]" if data_module.STAND_IN else "",
+               data_module.DESCRIPTION,
+               " [STAND-IN DATA]" if pipeline.is_stand_in(data_module, config.data) else "",
                len(train_source), x.steps_per_epoch, total_steps)
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   train_iter = x.train_iterator()
@@ -336,7 +337,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   results.update({
       "experiment": config.experiment,
       "data": {"name": config.data.name, "description": data_module.DESCRIPTION,
-               "stand_in": bool(data_module.STAND_IN),
+               "stand_in": pipeline.is_stand_in(data_module, config.data),
                "bad_train_records": train_source.num_bad,
                "bad_train_record_examples": train_source.examples()},
       "step": step, "devices": len(devices), "processes": x.process_count,
