@@ -70,8 +70,8 @@ def extract(config) -> str:
   manifest = ucf101.read_manifest(d.dir)
   split = manifest["splits"][str(d.split_index)]
   clips_config = d.copy_and_resolve_references()
-  with clips_config.unlocked():
-    clips_config.classes = ()
+  with clips_config.unlocked():  # the prepared clips themselves, every class
+    clips_config.name, clips_config.classes = "ucf101", ()
   # Every clip of both lists, in one fixed order: shard k always holds the same clips.
   sources = {name: pipeline.open_source(clips_config, name, train=False)
              for name in ("train", "test")}

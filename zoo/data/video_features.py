@@ -221,6 +221,6 @@ def preprocess(data_config, train: bool):
 def validate(data_config, record):
   if not data_config.freeze_cnn:
     return ucf101.validate(data_config, record)
-  if len(record["rgb"]) == 0 or record["rgb"].shape != record["flow"].shape:
+  if len(record["rgb"]) == 0 or len(record["rgb"]) != len(record["flow"]):
     raise bad_records.BadRecordError(
         f"features of {record['name']}: rgb {record['rgb'].shape}, flow {record['flow'].shape}")

@@ -50,8 +50,10 @@ class Evaluator:
                "num_unseen_classes": len(self.unseen), "num_examples": int(total["count"]),
                "split_seed": self.config.data.zsl_seed, "bad_records": self.source.num_bad}
     accuracies = {self.config.data.zsl_seed: accuracy}
-    for seed in range(self.config.zsl_splits):
-      if seed in accuracies or workdir is None:
+    # The lead run (zsl_splits > 1) gathers the other splits; a split run reports its own.
+    others = range(self.config.zsl_splits) if self.config.zsl_splits > 1 and workdir else ()
+    for seed in others:
+      if seed in accuracies:
         continue
       path = os.path.join(split_workdir(workdir, self.eval_config, seed), "results.json")
       with open(path) as f:  # written by the experiment's stage for this split
