@@ -181,8 +181,8 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
   """classes, every clip of the given splits (sorted by label and name), and
   {"N": {"train": [names], "test": [names]}}; checks that no group is on both sides."""
   list_dir = os.path.join(src, LIST_DIR)
-  classes = read_classes(list_dir)
   files = _video_files(src)
+  classes = read_classes(list_dir)
   clips, split_lists = {}, {}
   for split in splits:
     sides = {}
@@ -192,7 +192,9 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
       for name, listed, label, group in read_list(path, classes):
         key = name.lower()
         if key not in clips:
-          clips[key] = Clip(name, listed, label, group, files.get(listed.lower()))
+          file = files.get(listed.lower())  # its name as on disk where the case differs
+          clips[key] = Clip(os.path.basename(file)[:-4] if file else name, listed, label,
+                            group, file)
         if clips[key].label != label:
           raise PrepareError(f"{path}: {listed} has label {label + 1} here and "
                              f"{clips[key].label + 1} in another list")
@@ -200,8 +202,8 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
       sides[side] = list(dict.fromkeys(names))  # once each, in list order
     groups = [{clips[n.lower()].group for n in sides[s]} for s in ("train", "test")]
     if groups[0] & groups[1]:
-      raise PrepareError(f"{list_dir}/trainlist{split:02d}.txt and testlist{split:02d}.txt "
-                         f"share groups {sorted(groups[0] & groups[1])[:10]}: UCF101's splits "
+      raise PrepareError(f"{list_dir}/trainlist{split:02d}.txt and "
+                         f"{list_dir}/testlist{split:02d}.txt share groups {sorted(groups[0] & groups[1])[:10]}: UCF101's splits "
                          f"keep each group (gGG) on one side")
     split_lists[str(split)] = sides
   ordered = sorted(clips.values(), key=lambda c: (c.label, c.name.lower()))
@@ -353,7 +355,9 @@ def _prepare_clip(job):
 
 
 def _init_worker():
-  cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
+  # One process per core: OpenCV's and FFmpeg's own threads would oversubscribe them.
+  os.environ["OPENCV_FFMPEG_THREADS"] = "1"
+  cv2.setNumThreads(1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -504,8 +508,11 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
   count = math.ceil(len(clips) / clips_per_shard)
   names = [shard_name(i, count) for i in range(count)]
   todo = [i for i in range(share, count, num_shares) if not _finished(dst, names[i])]
-  for i in todo:  # what a killed run left of these shards
-    for leftover in glob.glob(os.path.join(dst, names[i] + ".*")):
+  for i in range(share, count, num_shares):  # what a killed run left of this share's shards
+    leftovers = glob.glob(os.path.join(dst, names[i] + ".*.tmp-*"))
+    if i in todo:
+      leftovers += glob.glob(os.path.join(dst, names[i] + ".*"))
+    for leftover in set(leftovers):
       os.remove(leftover)
   jobs = [(src, clip, fps, flow, bound, frame_size)
           for i in todo for clip in clips[i * clips_per_shard:(i + 1) * clips_per_shard]]
@@ -514,12 +521,12 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
                len(clips), count, len(todo), workers, flow, fps)
   import tqdm  # pylint: disable=g-import-not-at-top
   bar = tqdm.tqdm(total=len(jobs), unit="clip", desc="ucf101", disable=not progress,
-                  smoothing=0.05)
+                  smoothing=0.05, mininterval=0.5)
   counts = {"skipped": 0}
   pool, threads = None, cv2.getNumThreads()
   try:
     if workers == 1:
-      _init_worker()
+      cv2.setNumThreads(1)
       results = map(_prepare_clip, jobs)
     else:  # spawn: safe in a process that already runs threads (JAX, grain)
       pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
@@ -560,6 +567,7 @@ def main(argv=None):
   parser.add_argument("--frame_size", default=None, help="HxW (default: the clips' own)")
   parser.add_argument("--workers", type=int, default=None, help="default: one per core")
   parser.add_argument("--shard", default="0/1", help="I/N: this machine's share of shards")
+  parser.add_argument("--clips_per_shard", type=int, default=CLIPS_PER_SHARD)
   parser.add_argument("--restart", action="store_true",
                       help="remove a preparation with other settings and start over")
   parser.add_argument("--no_progress", action="store_true")
@@ -584,7 +592,7 @@ def main(argv=None):
     manifest = prepare(args.src, args.dst, splits=splits, fps=args.fps, flow=args.flow,
                        workers=args.workers, shard=(int(m[1]), int(m[2])),
                        restart=args.restart, bound=args.bound, frame_size=frame_size,
-                       progress=not args.no_progress)
+                       clips_per_shard=args.clips_per_shard, progress=not args.no_progress)
   except PrepareError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
