@@ -198,3 +198,13 @@ def test_flow_of_a_shifted_texture_is_the_shift(method):
   assert np.abs(still.astype(int) - 128).max() <= 1  # 128 is no motion
   q = prepare_ucf101.quantise_flow(np.array([[[0.0, 20.0], [-20.0, 100.0]]]))
   assert q.tolist() == [[[128, 255], [0, 255]]]
+
+
+def test_a_worker_dying_on_a_clip_skips_that_clip_only():
+  # jobs for the builtin eval, so the workers need not import this module; job 3 takes
+  # its process down, as a decoder crashing on a damaged file would
+  jobs = [f"({k} * 10, 1, None)" for k in range(8)]
+  jobs[3] = "__import__('os')._exit(1)"
+  results = list(prepare_ucf101.ordered_results(eval, jobs, 2))
+  assert [r[0] for r in results] == [0, 10, 20, None, 40, 50, 60, 70]
+  assert results[3][2] == "its worker process died on it (a decoder crash, or out of memory)"

@@ -35,6 +35,8 @@ Clips are decoded in worker processes (one per core by default) and written in l
 by this process, so the shards do not depend on the number of workers.
 """
 import argparse
+import collections
+from concurrent import futures
 import dataclasses
 import glob
 import hashlib
@@ -46,6 +48,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import cv2
 import msgpack
@@ -354,10 +357,57 @@ def _prepare_clip(job):
     return None, 0, f"OpenCV: {str(e).strip().splitlines()[-1]}"
 
 
+def _executor(workers: int):
+  # spawn: safe in a process that already runs threads (JAX, grain)
+  return futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_worker)
+
+
+def _isolated(fn, job):
+  """fn(job) in a process of its own; a (None, 0, reason) result if that process dies."""
+  with _executor(1) as executor:
+    try:
+      return executor.submit(fn, job).result()
+    except futures.process.BrokenProcessPool:
+      return None, 0, "its worker process died on it (a decoder crash, or out of memory)"
+
+
+def ordered_results(fn, jobs, workers: int):
+  """fn(job) for every job, computed by `workers` processes and yielded in job order, at
+  most 4 per worker ahead of the reader. A worker that dies (a decoder crashing on a
+  damaged file) does not stop the step: the first job then unfinished is retried in a
+  process of its own, its reason recorded if that dies too, and the rest go on."""
+  executor, pending, submitted = _executor(workers), collections.deque(), 0
+  try:
+    while pending or submitted < len(jobs):
+      while submitted < len(jobs) and len(pending) < 4 * workers:
+        pending.append((submitted, executor.submit(fn, jobs[submitted])))
+        submitted += 1
+      index, future = pending.popleft()
+      try:
+        result = future.result()
+      except futures.process.BrokenProcessPool:
+        executor.shutdown(wait=True, cancel_futures=True)
+        result = _isolated(fn, jobs[index])
+        executor = _executor(workers)
+        pending = collections.deque((k, executor.submit(fn, jobs[k])) for k, _ in pending)
+      yield result
+  finally:
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
 def _init_worker():
   # One process per core: OpenCV's and FFmpeg's own threads would oversubscribe them.
   os.environ["OPENCV_FFMPEG_THREADS"] = "1"
   cv2.setNumThreads(1)
+  parent = os.getppid()
+
+  def exit_with_parent():  # a killed step must not leave its workers behind
+    while os.getppid() == parent:
+      time.sleep(1)
+    os._exit(1)
+
+  threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------
@@ -523,23 +573,21 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
   bar = tqdm.tqdm(total=len(jobs), unit="clip", desc="ucf101", disable=not progress,
                   smoothing=0.05, mininterval=0.5)
   counts = {"skipped": 0}
-  pool, threads = None, cv2.getNumThreads()
+  threads = cv2.getNumThreads()
   try:
     if workers == 1:
       cv2.setNumThreads(1)
       results = map(_prepare_clip, jobs)
-    else:  # spawn: safe in a process that already runs threads (JAX, grain)
-      pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
-      results = pool.imap(_prepare_clip, jobs, chunksize=1)
+    else:
+      results = ordered_results(_prepare_clip, jobs, workers)
     for i in todo:
       _write_shard(dst, names[i], clips[i * clips_per_shard:(i + 1) * clips_per_shard],
                    results, bar, counts)
   finally:
     bar.close()
     cv2.setNumThreads(threads)
-    if pool is not None:
-      pool.terminate()
-      pool.join()
+    if hasattr(results, "close"):
+      results.close()  # stops the worker processes
   if counts["skipped"]:
     logging.warning("ucf101: skipped %d of %d clips this run (listed in the manifest)",
                     counts["skipped"], len(jobs))
