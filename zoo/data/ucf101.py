@@ -187,18 +187,26 @@ def _steps(data_config, record, steps: np.ndarray, crop, flip: bool) -> dict:
   needed, where = np.unique(fields, return_inverse=True)
   rgb, _ = _resize(record["rgb"][steps], resize)
   flow, scale = _resize(record["flow"][needed], resize)
-  if scale != 1:  # vectors in pixels of the resized frames
-    flow = np.clip(np.round((flow.astype(np.float32) - 128) * scale) + 128, 0, 255
-                   ).astype(np.uint8)
   top, left = crop(*rgb.shape[1:3])
   rgb = rgb[:, top:top + size, left:left + size]
   flow = flow[:, top:top + size, left:left + size]
   if flip:
-    rgb, flow = rgb[:, :, ::-1], flow[:, :, ::-1].copy()
-    flow[..., 0] = np.minimum(256 - flow[..., 0].astype(np.int16), 255)  # x -> -x
-  stacks = flow[where.reshape(fields.shape)]  # [N, L, S, S, 2]
-  stacks = stacks.transpose(0, 2, 3, 1, 4).reshape(len(steps), size, size, 2 * stack)
-  return {"rgb": np.ascontiguousarray(rgb), "flow": stacks}
+    rgb, flow = rgb[:, :, ::-1], flow[:, :, ::-1]
+  # vectors in pixels of the resized frames, x negated by a flip: one table per channel
+  levels = np.arange(256, dtype=np.float32) - 128
+  tables = [np.clip(np.round(levels * scale * sign) + 128, 0, 255).astype(np.uint8)
+            for sign in ((-1 if flip else 1), 1)]
+  if scale != 1 or flip:
+    flow = np.stack([tables[0][flow[..., 0]], tables[1][flow[..., 1]]], axis=-1)
+  # Each (x, y) pair as one uint16, so the stack interleaves 2-byte elements (4x faster
+  # than moving an axis of length 2): [N, S, S, L] uint16 = [N, S, S, 2L] uint8.
+  pairs = np.ascontiguousarray(flow).view(np.uint16)[..., 0]
+  where = where.reshape(fields.shape)
+  stacks = np.empty((len(steps), size, size, stack), np.uint16)
+  for k in range(stack):
+    stacks[..., k] = pairs[where[:, k]]
+  return {"rgb": np.ascontiguousarray(rgb),
+          "flow": stacks.view(np.uint8).reshape(len(steps), size, size, 2 * stack)}
 
 
 def _centre(size):

@@ -392,6 +392,7 @@ def ordered_results(fn, jobs, workers: int):
         executor = _executor(workers)
         pending = collections.deque((k, executor.submit(fn, jobs[k])) for k, _ in pending)
       yield result
+    executor.shutdown(wait=True)  # all done: the workers exit (and their CPU time is counted)
   finally:
     executor.shutdown(wait=False, cancel_futures=True)
 
