@@ -124,6 +124,7 @@ def main():
   parser.add_argument("--methods", default="farneback,tvl1")
   parser.add_argument("--workers", default="1,2")
   parser.add_argument("--cores", type=int, default=2, help="cores of the projection")
+  parser.add_argument("--stages", type=int, default=1, help="0: skip the per-stage timing")
   args = parser.parse_args()
   src = os.path.join(args.dir, "src")
   if not os.path.exists(os.path.join(src, prepare_ucf101.STAND_IN_MARKER)):
@@ -153,7 +154,7 @@ def main():
                                                     f"{rows[0]['workers']}"))["records"][0]
   print("\n| one clip, CPU s | frames | decode | flow | JPEG encode | RGB KB/frame | "
         "flow KB/field |\n|---|---|---|---|---|---|---|")
-  for method in args.methods.split(","):
+  for method in args.methods.split(",") if args.stages else ():
     st = bench_stages(src, first["path"], method)
     print(f"| {method} | {st['frames']} | {st['decode_s']:.2f} | {st['flow_s']:.2f} | "
           f"{st['encode_s']:.2f} | {st['rgb_kb_per_frame']:.1f} | "

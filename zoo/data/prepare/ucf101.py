@@ -584,6 +584,7 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
     for i in todo:
       _write_shard(dst, names[i], clips[i * clips_per_shard:(i + 1) * clips_per_shard],
                    results, bar, counts)
+    next(results, None)  # runs the pool's end: its workers exit
   finally:
     bar.close()
     cv2.setNumThreads(threads)
