@@ -4,6 +4,7 @@ damaged records named by their .avi file."""
 import filecmp
 import json
 import os
+import pickle
 import shutil
 
 import ml_collections
@@ -37,6 +38,8 @@ def test_prepared_clips_become_padded_sequences_with_lengths():
   records = [train[i] for i in range(len(train))]
   assert {r["group"] for r in records} == {2, 3, 4}  # split 1 tests on group 1 only
   assert {test[i]["group"] for i in range(len(test))} == {1}
+  copy = pickle.loads(pickle.dumps(ucf101.source(config, "train")))  # grain's processes
+  assert copy[0]["name"] == records[0]["name"]
   record = next(r for r in records if r["name"] == "v_HandStandPushups_g02_c01")
   assert record["path"] == "UCF-101/HandstandPushups/v_HandStandPushups_g02_c01.avi"
   assert record["label"] == 1 and record["rgb"].shape == (11, 48, 64, 3)

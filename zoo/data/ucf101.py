@@ -111,6 +111,12 @@ class ClipSource:
                            f"holds {record['name']}, not {entry['name']}")
     return record
 
+  def __getstate__(self):  # for grain's worker processes: readers are opened anew there
+    return {"data_dir": self.data_dir, "entries": self.entries}
+
+  def __setstate__(self, state):
+    self.__init__(state["data_dir"], state["entries"])
+
   def __repr__(self):
     return f"ucf101({self.data_dir}, n={len(self)})"
 
