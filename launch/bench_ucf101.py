@@ -88,9 +88,9 @@ def bench_stages(src, clip_file, method, repeats=1):
   flows = [prepare_ucf101.compute_flow(a, b, method) for a, b in zip(grey, grey[1:])]
   flow = time.process_time() - start
   start = time.process_time()
-  rgb = [prepare_ucf101._jpeg(f, prepare_ucf101.RGB_QUALITY) for f in frames]  # pylint: disable=protected-access
-  xy = [prepare_ucf101._jpeg(np.concatenate([f[..., 0], f[..., 1]]), prepare_ucf101.FLOW_QUALITY)  # pylint: disable=protected-access
-        for f in flows]
+  rgb = [prepare_ucf101.encode_jpeg(f, prepare_ucf101.RGB_QUALITY) for f in frames]
+  xy = [prepare_ucf101.encode_jpeg(np.concatenate([f[..., 0], f[..., 1]]),
+                                   prepare_ucf101.FLOW_QUALITY) for f in flows]
   encode = time.process_time() - start
   return {"frames": len(frames), "decode_s": decode, "flow_s": flow, "encode_s": encode,
           "rgb_kb_per_frame": sum(map(len, rgb)) / len(rgb) / 1e3,

@@ -1,7 +1,8 @@
 """A tiny UCF101 tree in the real format, written by the tests: real XVID .avi files,
 CRLF lists with a blank last line, test lists without labels, the HandstandPushups /
 v_HandStandPushups case quirk (and one list line in yet another case), one clip truncated
-mid-way, one empty file and one listed-but-missing clip. Split 1 tests on group 1, split 2 on group 2."""
+mid-way, one empty file and one listed-but-missing clip. Split 1 tests on group 1, split 2
+on group 2."""
 import atexit
 import functools
 import os

@@ -206,7 +206,8 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
     groups = [{clips[n.lower()].group for n in sides[s]} for s in ("train", "test")]
     if groups[0] & groups[1]:
       raise PrepareError(f"{list_dir}/trainlist{split:02d}.txt and "
-                         f"{list_dir}/testlist{split:02d}.txt share groups {sorted(groups[0] & groups[1])[:10]}: UCF101's splits "
+                         f"{list_dir}/testlist{split:02d}.txt share groups "
+                         f"{sorted(groups[0] & groups[1])[:10]}: UCF101's splits "
                          f"keep each group (gGG) on one side")
     split_lists[str(split)] = sides
   ordered = sorted(clips.values(), key=lambda c: (c.label, c.name.lower()))
@@ -299,7 +300,7 @@ def decode_clip(path: str, fps: float, frame_size=None) -> list[np.ndarray]:
   return frames
 
 
-def _jpeg(image: np.ndarray, quality: int) -> bytes:
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
   ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
   if not ok:
     raise ClipError("JPEG encoding failed")
@@ -314,9 +315,9 @@ def encode_clip(clip: Clip, frames: list[np.ndarray], method: str, bound: float)
   return msgpack.packb({
       "name": clip.name, "path": clip.file, "label": clip.label, "group": clip.group,
       "height": height, "width": width,
-      "rgb": [_jpeg(f, RGB_QUALITY) for f in frames],
+      "rgb": [encode_jpeg(f, RGB_QUALITY) for f in frames],
       # x above y in one greyscale image: one JPEG per field
-      "flow": [_jpeg(np.concatenate([f[..., 0], f[..., 1]]), FLOW_QUALITY) for f in flows],
+      "flow": [encode_jpeg(np.concatenate([f[..., 0], f[..., 1]]), FLOW_QUALITY) for f in flows],
   })
 
 
