@@ -117,17 +117,19 @@ def test_steps_see_one_frame_and_a_clamped_flow_stack():
   for _ in range(20):
     out = ucf101.preprocess(config, train=True)(record, rng)
     first = out["rgb"][:, 0, 0, 0].astype(int) - 1
-    stride = first[1] - first[0]
-    assert out["length"] == 4 and 1 <= stride <= 1 and (np.diff(first) == stride).all()
+    assert out["length"] == 4 and first[0] >= 0 and first[-1] <= 5
+    assert ((np.diff(first) >= 1) & (np.diff(first) <= 2)).all()  # strides 1 to 6 / 4
     x = out["flow"][0, 0, 0, 0]
     assert x in (100 + first[0], 256 - 100 - first[0])  # flipped: x negated about 128
     flips += x < 128
     np.testing.assert_array_equal(out["flow"][0, ..., 1], 50 + first[0])  # y unchanged
   assert 3 <= flips <= 17
-  long = ucf101.sample_steps(40, 4, True, np.random.default_rng(0))
-  strides = {int(np.diff(ucf101.sample_steps(40, 4, True, np.random.default_rng(s)))[0])
-             for s in range(50)}
-  assert len(long) == 4 and strides == set(range(1, 14))  # 1 up to (40 - 1) // 3
+  draws = np.stack([ucf101.sample_steps(40, 4, True, np.random.default_rng(s))
+                    for s in range(200)])
+  assert draws.shape == (200, 4) and draws.min() >= 0 and draws.max() <= 39
+  assert (np.diff(draws) >= 1).all() and (np.diff(draws) <= 11).all()  # strides 1 to 40/4
+  spans = draws[:, -1] - draws[:, 0]  # from consecutive steps to evaluation's spread
+  assert spans.min() <= 5 and spans.max() >= 27 and len(set(draws[:, 0])) > 20
   assert ucf101.sample_steps(3, 4, True, rng).tolist() == [0, 1, 2]
 
 

@@ -155,17 +155,18 @@ def validate(data_config, record):
 
 def sample_steps(num_steps: int, max_steps: int, train: bool, rng=None) -> np.ndarray:
   """Indices of the time steps of a clip of `num_steps` steps that a sequence of at most
-  `max_steps` shows, in order. All of them when they fit; else evaluation spaces
-  `max_steps` evenly over the clip (the centre of each of `max_steps` equal segments) and
-  training takes a random stride (1 up to the widest that fits) from a random offset."""
+  `max_steps` shows, in increasing order. All of them when they fit. Otherwise evaluation
+  spaces `max_steps` evenly over the clip (the centre of each of `max_steps` equal
+  segments, a stride of num_steps / max_steps), and training takes a random stride
+  between 1 (consecutive steps) and that of evaluation, from a random offset: the clip
+  seen at random speeds and places, up to evaluation's view of all of it."""
   if num_steps <= max_steps:
     return np.arange(num_steps)
   if not train:
     return ((np.arange(max_steps) + 0.5) * num_steps / max_steps).astype(np.int64)
-  widest = (num_steps - 1) // (max_steps - 1) if max_steps > 1 else 1
-  stride = int(rng.integers(1, widest + 1))
-  offset = int(rng.integers(0, num_steps - (max_steps - 1) * stride))
-  return offset + stride * np.arange(max_steps)
+  stride = rng.uniform(1, num_steps / max_steps)
+  offset = rng.uniform(0, num_steps - 1 - stride * (max_steps - 1))
+  return np.floor(offset + stride * np.arange(max_steps)).astype(np.int64)
 
 
 def _resize(frames: np.ndarray, size: int) -> tuple[np.ndarray, float]:
