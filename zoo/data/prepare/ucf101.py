@@ -430,7 +430,8 @@ def _write_json(path: str, value):
 
 
 def _describe(settings: dict, keys) -> str:
-  return ", ".join(f"{k}={settings.get(k)!r}" for k in keys)
+  value = lambda v: f"{v:g}" if isinstance(v, float) else repr(v)
+  return ", ".join(f"{k}={value(settings.get(k))}" for k in keys)
 
 
 def _claim(dst: str, settings: dict, restart: bool):
@@ -551,7 +552,8 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
   stand_in = os.path.exists(os.path.join(src, STAND_IN_MARKER))
   frame_size = list(frame_size or _probe_frame_size(src, clips))
   digest = hashlib.sha256("\n".join(f"{c.name} {c.label}" for c in clips).encode()).hexdigest()
-  settings = {"format": FORMAT, "splits": splits, "fps": fps, "flow": flow, "bound": bound,
+  settings = {"format": FORMAT, "splits": splits, "fps": float(fps), "flow": flow,
+              "bound": float(bound),
               "frame_size": frame_size, "clips_per_shard": clips_per_shard,
               "jpeg_quality": [RGB_QUALITY, FLOW_QUALITY],
               "clips": f"{len(clips)} clips, list digest {digest[:16]}"}
