@@ -35,14 +35,14 @@ def get_config(arg=None):
     flow_stack = 5
     config.data = ml_collections.ConfigDict(dict(
         name="motions", image_size=64, frame_size=(72, 96), fps=10.0, flow_method="farneback",
-        flow_stack=flow_stack, channels=2 * flow_stack, num_train=2_560, num_eval=500,
+        flow_stack=flow_stack, channels=2 * flow_stack, num_train=1_280, num_eval=500,
         train_split="train", num_threads=2, prefetch_batches=4, prefetch_to_device=2,
         max_bad_fraction=0.0, seed=0))
     config.model.fc_features = 512
     config.optimizer.update(dict(name="adam", weight_decay=0.0))
     config.schedule.update(dict(name="cosine", base_lr=1e-3, warmup_epochs=0.25))
     config.batch_size, config.eval_batch_size = 64, 100
-    config.num_epochs = 4.0
+    config.num_epochs = 6.0
     config.log_every_steps, config.checkpoint_every_steps = 20, 100
   if arg == "smoke":
     config.model.fc_features = 64

@@ -45,15 +45,23 @@ def draw(data_config, split: str, index: int) -> dict:
 
 
 class _Source:
+  """Records drawn on first use and kept: drawing (rendering and optical flow) costs more
+  than the CNN's step, and each epoch reads every record again. The stand-in is small
+  (num_train + num_eval records of H x W x 2L bytes)."""
+
   def __init__(self, data_config, split):
     self.data_config, self.split = data_config, split
     self.n = data_config.num_train if split == "train" else data_config.num_eval
+    self._drawn = {}
 
   def __len__(self):
     return self.n
 
   def __getitem__(self, index):
-    return draw(self.data_config, self.split, int(index))
+    index = int(index)
+    if index not in self._drawn:  # a race only draws a record twice, identically
+      self._drawn[index] = draw(self.data_config, self.split, index)
+    return self._drawn[index]
 
 
 def source(data_config, split: str):
