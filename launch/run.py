@@ -3,6 +3,7 @@
   python -m launch.run --experiment=NAME[:ARG] --workdir=DIR [--config.a.b=VALUE ...]
   python -m launch.run --list
   python -m launch.run --experiment=NAME[:ARG] --describe [--config.a.b=VALUE ...]
+  python -m launch.run --experiment=NAME[:ARG] --workdir=DIR --stage=NAME  (one prerequisite)
 
 Multi-host: pass --coordinator_address/--num_processes/--process_id (or set
 JAX_COORDINATOR_ADDRESS, or run under a cluster jax.distributed detects).
@@ -20,6 +21,8 @@ flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.
 flags.DEFINE_bool("list", False, "List every experiment and variant, then exit.")
 flags.DEFINE_bool("describe", False, "Print the network of the experiment's config layer by "
                   "layer (kernel, stride, padding, output shape, parameters, FLOPs), then exit.")
+flags.DEFINE_string("stage", None, "Run only this prerequisite stage of the experiment "
+                    "(prepared data, a pretrained network, features), then exit.")
 flags.DEFINE_bool("restart", False, "If the workdir holds another experiment's run, archive "
                   "it into WORKDIR/archived/ and start afresh (default: refuse).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
@@ -71,10 +74,15 @@ def main(overrides):
   logging.info("jax %s on %d %s device(s), %d process(es)", jax.__version__,
                jax.device_count(), jax.default_backend(), jax.process_count())
 
-  from launch import train, workdir
+  from launch import stages, train, workdir
   try:
+    config = stages.expand(config, FLAGS.workdir)
+    stages.run_all(config, FLAGS.workdir, only=FLAGS.stage)
+    if FLAGS.stage:
+      return
     results = train.run(config, FLAGS.workdir, restart=FLAGS.restart)
-  except (train.NonFiniteLossError, workdir.WorkdirError, OSError, ValueError) as e:
+  except (train.NonFiniteLossError, workdir.WorkdirError, OSError, ValueError,
+          InterruptedError) as e:
     _fail(str(e), hard=True)
   if "preempted" not in results:
     summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}

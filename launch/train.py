@@ -61,16 +61,35 @@ def _prefetch_to_device(iterator, to_device, size: int):
     enqueue()
 
 
-def _merge_pretrained(state, pretrained: dict):
+def parse_init_from(text: str):
+  """`PATH` or `SUBTREE=PATH,SUBTREE=PATH,...` -> [(subtree tuple, path)]; a subtree is a
+  '/'-separated key path inside `params` (and each `model_state` collection)."""
+  sources = []
+  for item in filter(None, (t.strip() for t in text.split(","))):
+    subtree, sep, path = item.rpartition("=") if "=" in item else ("", "", item)
+    if sep and not (subtree and path):
+      raise ValueError(f"--config.init_from: '{item}' is not SUBTREE=PATH")
+    sources.append((tuple(filter(None, subtree.split("/"))), path))
+  if len(sources) > 1 and any(not sub for sub, _ in sources):
+    raise ValueError("--config.init_from: with several sources each must be SUBTREE=PATH")
+  return sources
+
+
+def _merge_pretrained(state, pretrained: dict, subtree: tuple = ()):
   """Copies `params` and `model_state` leaves of matching path and shape from a
-  checkpoint (fine-tuning); returns (state, number copied, paths left at init)."""
+  checkpoint (fine-tuning); with `subtree`, the leaves under that sub-tree of ours come
+  from the checkpoint's root (a pretrained column or CNN). Returns (state, number copied,
+  paths of that sub-tree left at init)."""
   copied, skipped = 0, []
 
-  def pick(path, leaf):
+  def pick(path, leaf, depth):
+    # path[:depth] is ('params',) or ('model_state', collection); the sub-tree follows.
     nonlocal copied
+    names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
+    if tuple(names[depth:depth + len(subtree)]) != subtree:
+      return leaf  # another source's sub-tree
     node = pretrained
-    for key in path:
-      name = getattr(key, "key", getattr(key, "name", None))
+    for name in names[:depth] + names[depth + len(subtree):]:
       if not isinstance(node, dict) or name not in node:
         skipped.append(jax.tree_util.keystr(path))
         return leaf
@@ -82,13 +101,29 @@ def _merge_pretrained(state, pretrained: dict):
     return jax.device_put(np.asarray(node, leaf.dtype), leaf.sharding)
 
   params = jax.tree_util.tree_map_with_path(
-      lambda p, x: pick((jax.tree_util.DictKey("params"),) + p, x), state.params)
-  model_state = jax.tree_util.tree_map_with_path(
-      lambda p, x: pick((jax.tree_util.DictKey("model_state"),) + p, x), state.model_state)
-  state = state.replace(params=params, model_state=model_state)
+      lambda p, x: pick((jax.tree_util.DictKey("params"),) + p, x, 1), state.params)
+  replace = {"params": params}
+  if getattr(state, "model_state", None) is not None:
+    replace["model_state"] = jax.tree_util.tree_map_with_path(
+        lambda p, x: pick((jax.tree_util.DictKey("model_state"),) + p, x, 2),
+        state.model_state)
+  state = state.replace(**replace)
   if getattr(state, "ema_params", None) is not None:
     state = state.replace(ema_params=params)
   return state, copied, skipped
+
+
+def _load_pretrained(state, init_from: str):
+  """Fills the state from every source of `init_from` (see `parse_init_from`)."""
+  for subtree, path in parse_init_from(init_from):
+    state, copied, skipped = _merge_pretrained(state, checkpoint.load_params(path), subtree)
+    where = "/".join(subtree) or "all parameters"
+    logging.info("init_from %s -> %s: %d arrays loaded, %d left at init%s%s", path, where,
+                 copied, len(skipped), ": " if skipped else "", ", ".join(skipped[:10]))
+    if not copied:
+      raise ValueError(f"--config.init_from='{init_from}': '{path}' matched no parameter "
+                       f"of {where}")
+  return state
 
 
 def _build_evaluators(config, task, to_device):
@@ -205,7 +240,8 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   devices, data_module, train_source = x.devices, x.data_module, x.train_source
   total_steps, train_rng = x.total_steps, x.train_rng
   logging.info("data: %s%s; %d train records, %d steps/epoch, %d steps",
-               data_module.DESCRIPTION, " [STAND-IN DATA]" if data_module.STAND_IN else "",
+               data_module.DESCRIPTION,
+               " [STAND-IN DATA]" if pipeline.is_stand_in(data_module, config.data) else "",
                len(train_source), x.steps_per_epoch, total_steps)
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   train_iter = x.train_iterator()
@@ -221,11 +257,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     start_step = 0
     state = x.init_state()
     if config.init_from:
-      state, copied, skipped = _merge_pretrained(state, checkpoint.load_params(config.init_from))
-      logging.info("init_from %s: %d arrays loaded, %d left at init: %s",
-                   config.init_from, copied, len(skipped), ", ".join(skipped[:10]))
-      if not copied:
-        raise ValueError(f"--config.init_from='{config.init_from}' matched no parameter")
+      state = _load_pretrained(state, config.init_from)
 
   traces = []
   train_step = x.jit_train_step(traces)
@@ -305,7 +337,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   results.update({
       "experiment": config.experiment,
       "data": {"name": config.data.name, "description": data_module.DESCRIPTION,
-               "stand_in": bool(data_module.STAND_IN),
+               "stand_in": pipeline.is_stand_in(data_module, config.data),
                "bad_train_records": train_source.num_bad,
                "bad_train_record_examples": train_source.examples()},
       "step": step, "devices": len(devices), "processes": x.process_count,

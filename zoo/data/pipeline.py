@@ -26,6 +26,14 @@ def num_classes(module, data_config) -> int:
   return module.NUM_CLASSES
 
 
+def is_stand_in(module, data_config) -> bool:
+  """`module.stand_in(data_config)` where the data decides it (a prepared dir says whether
+  it holds a stand-in), else `module.STAND_IN`."""
+  if hasattr(module, "stand_in") and callable(module.stand_in):
+    return bool(module.stand_in(data_config))
+  return bool(module.STAND_IN)
+
+
 def open_source(data_config, split: str, *, train: bool = True) -> bad_records.GuardedSource:
   """The split's records, with bad ones counted and reported; in training they are
   replaced by the next good record, in evaluation (`train=False`) left out."""

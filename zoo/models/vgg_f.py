@@ -29,7 +29,8 @@ def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
 
 
 class VGGF(nn.Module):
-  """VGG-F. `__call__(images [N,H,W,3], train) -> logits [N, num_classes]`."""
+  """VGG-F. `__call__(images [N,H,W,C], train) -> logits [N, num_classes]`, or the fc7
+  features [N, fc_features] when `num_classes=0`. C is 3 for RGB, 2L for stacked flow."""
   num_classes: int = 1000
   fc_features: int = 4096
   dropout_rate: float = 0.5
@@ -57,6 +58,8 @@ class VGGF(nn.Module):
     for i in (6, 7):
       x = nn.relu(dense(self.fc_features, name=f"fc{i}")(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    if not self.num_classes:  # a feature extractor: fc7 (Video2Vec's two streams)
+      return x
     return dense(self.num_classes, name="fc8")(x).astype(jnp.float32)
 
 

@@ -38,9 +38,10 @@ class TrainState:
 _SWITCH = {"auto": None, "on": True, "off": False}
 
 
-def build_model(model_config, num_classes: int) -> nn.Module:
-  """`zoo.models.<name>.Model(num_classes=..., **the other model fields)`."""
-  kwargs = model_config.to_dict()
+def build_model(model_config, num_classes: int, **derived) -> nn.Module:
+  """`zoo.models.<name>.Model(num_classes=..., **the other model fields, **derived)`
+  (`derived`: fields computed at run time, e.g. an embedding size set by the data)."""
+  kwargs = {**model_config.to_dict(), **derived}
   name = kwargs.pop("name")
   kwargs["dtype"] = jnp.dtype(kwargs["dtype"])
   kwargs["param_dtype"] = jnp.dtype(kwargs["param_dtype"])
@@ -95,8 +96,8 @@ class Task:
     self.tx, self.schedule = optimizers.make_optimizer(config, steps_per_epoch, total_steps)
 
   def dummy_batch(self, batch_size: int = 1):
-    size = self.config.data.image_size
-    return {"image": jnp.zeros((batch_size, size, size, 3), jnp.uint8),
+    size, channels = self.config.data.image_size, self.config.data.get("channels", 3)
+    return {"image": jnp.zeros((batch_size, size, size, channels), jnp.uint8),
             "label": jnp.zeros((batch_size,), jnp.int32)}
 
   def init(self, rng) -> TrainState:
@@ -122,6 +123,7 @@ class Task:
     labels = batch["label"]
 
     def loss_fn(params):
+      params = optimizers.stop_frozen(self.config, params)
       outputs, model_state = self._apply(params, state.model_state, batch["image"], True, rng)
       logits, aux_logits = outputs if isinstance(outputs, tuple) else (outputs, ())
       xent = lambda z: cross_entropy(z, labels, self.num_classes,

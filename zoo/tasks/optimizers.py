@@ -4,6 +4,10 @@
 grad_clip_norm, and rmsprop's decay/eps. `config.schedule`: name (constant | step |
 cosine | exponential), base_lr, warmup_epochs, decay_epochs, decay_factor. Epoch
 figures become steps here, from the dataset size and batch size of the run.
+
+`config.frozen`: parameter sub-trees ('/'-separated key paths, e.g. 'spatial_cnn' or
+'fc8/kernel') that are not trained: tasks pass their parameters through `stop_frozen`
+(no gradient is computed for them) and the optimizer keeps no state for them.
 """
 import jax
 import jax.numpy as jnp
@@ -38,8 +42,46 @@ def _decay_mask(params):
       lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
 
 
+def frozen_mask(config, params):
+  """True for the leaves of `params` under a sub-tree named in `config.frozen`."""
+  prefixes = [tuple(filter(None, f.split("/"))) for f in config.get("frozen", ())]
+  for prefix in prefixes:
+    node = params
+    for key in prefix:
+      if not isinstance(node, dict) or key not in node:
+        raise ValueError(f"--config.frozen: '{'/'.join(prefix)}' is not a parameter sub-tree; "
+                         f"top level: {', '.join(map(str, params))}")
+      node = node[key]
+
+  def frozen(path, _):
+    names = tuple(getattr(k, "key", getattr(k, "name", None)) for k in path)
+    return any(names[:len(p)] == p for p in prefixes)
+
+  return jax.tree_util.tree_map_with_path(frozen, params)
+
+
+def stop_frozen(config, params):
+  """`params` with the frozen leaves cut out of the gradient (XLA then skips their
+  backward pass)."""
+  if not config.get("frozen", ()):
+    return params
+  return jax.tree.map(lambda x, f: jax.lax.stop_gradient(x) if f else x,
+                      params, frozen_mask(config, params))
+
+
 def make_optimizer(config, steps_per_epoch: int, total_steps: int):
-  """Returns (optax transformation, schedule)."""
+  """Returns (optax transformation, schedule). Frozen sub-trees (`config.frozen`) get
+  no update and no optimizer state."""
+  tx, schedule = _make_optimizer(config, steps_per_epoch, total_steps)
+  if config.get("frozen", ()):
+    tx = optax.multi_transform(
+        {"train": tx, "frozen": optax.set_to_zero()},
+        lambda params: jax.tree.map(lambda f: "frozen" if f else "train",
+                                    frozen_mask(config, params)))
+  return tx, schedule
+
+
+def _make_optimizer(config, steps_per_epoch: int, total_steps: int):
   o = config.optimizer
   schedule = make_schedule(config.schedule, steps_per_epoch, total_steps)
   parts = []

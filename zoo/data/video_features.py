@@ -1,0 +1,226 @@
+"""Per-step CNN features of prepared UCF101 clips, cached on disk (Video2Vec's fast path).
+
+With the two CNNs frozen (the paper's setting), their fc7 features for every time step of
+every clip are computed once (`launch/features.py`, the `features` stage) and stored as
+float16 in ArrayRecord shards under `DIR/features/KEY/`. KEY hashes everything the features
+depend on: the prepared data's manifest, the two CNN checkpoints (file contents), and the
+preprocessing (crop and resize sizes, flow stack). A changed input gives a new KEY and a
+new extraction; an interrupted extraction resumes at the first missing shard.
+
+This module reads the cache as a data module (`data.name='video_features'`): one record per
+clip with all its steps; `preprocess` samples `max_steps` of them exactly as the frame
+loader does and pads with a length. Zero-shot learning (`data.zsl_unseen` > 0) keeps the
+unseen classes of the class split `data.zsl_seed` out of the training split; the split
+'test:unseen' (or 'test:seen') reads only those test clips.
+"""
+import hashlib
+import io
+import json
+import os
+
+import grain
+import numpy as np
+
+from zoo.data import bad_records, ucf101
+
+STAND_IN = False  # decided by the prepared data: see stand_in()
+COMPLETE = "complete.json"
+
+
+def stand_in(data_config) -> bool:
+  return ucf101.stand_in(data_config)
+
+
+def num_classes(data_config) -> int:
+  return ucf101.num_classes(data_config)
+
+
+DESCRIPTION = "cached two-stream CNN features of prepared UCF101 clips"
+
+
+# --- zero-shot class splits ---------------------------------------------------------------
+
+def class_split(num_classes_: int, num_unseen: int, seed: int):
+  """(seen, unseen) sorted class indices of zero-shot split `seed`, drawn at random."""
+  if not 0 < num_unseen < num_classes_:
+    raise ValueError(f"--config.data.zsl_unseen={num_unseen}: expected 1..{num_classes_ - 1}")
+  order = np.random.default_rng([seed, 2016]).permutation(num_classes_)
+  return sorted(order[num_unseen:].tolist()), sorted(order[:num_unseen].tolist())
+
+
+def seen_classes(data_config, num_classes_: int):
+  """The classes training may see: all, or the seen ones of the zero-shot split."""
+  if not data_config.get("zsl_unseen", 0):
+    return list(range(num_classes_))
+  return class_split(num_classes_, data_config.zsl_unseen, data_config.zsl_seed)[0]
+
+
+def unseen_classes(data_config, num_classes_: int):
+  if not data_config.get("zsl_unseen", 0):
+    return []
+  return class_split(num_classes_, data_config.zsl_unseen, data_config.zsl_seed)[1]
+
+
+# --- the cache key ------------------------------------------------------------------------
+
+def checkpoint_state_dir(path: str) -> str:
+  """The `state` directory `init_from` would read for a run dir, checkpoints dir or step."""
+  for candidate in (os.path.join(path, "checkpoints"), path):
+    if os.path.isdir(os.path.join(candidate, "state")):
+      return os.path.join(candidate, "state")
+    steps = [int(n) for n in os.listdir(candidate) if n.isdigit()] if os.path.isdir(
+        candidate) else []
+    if steps:
+      return os.path.join(candidate, str(max(steps)), "state")
+  raise FileNotFoundError(f"no checkpoint in '{path}' (a CNN of the feature cache)")
+
+
+def _hash_tree(digest, root: str):
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    for name in sorted(filenames):
+      full = os.path.join(dirpath, name)
+      digest.update(os.path.relpath(full, root).encode())
+      with open(full, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+
+
+def cache_key(data_config) -> str:
+  """Hash of what the features depend on (see the module docstring)."""
+  digest = hashlib.sha256()
+  with open(os.path.join(data_config.dir, "manifest.json"), "rb") as f:
+    digest.update(f.read())
+  for name in ("spatial_cnn", "flow_cnn"):
+    digest.update(name.encode())
+    _hash_tree(digest, checkpoint_state_dir(data_config[name]))
+  digest.update(json.dumps({k: data_config[k] for k in
+                            ("image_size", "resize_size", "flow_stack")}).encode())
+  return digest.hexdigest()[:16]
+
+
+def cache_dir(data_config) -> str:
+  root = data_config.feature_dir or os.path.join(data_config.dir, "features")
+  return os.path.join(root, cache_key(data_config))
+
+
+def feature_dims(data_config):
+  """fc7 widths (spatial, temporal) of the cached features: the CNN runs' fc_features."""
+  dims = []
+  for name in ("spatial_cnn", "flow_cnn"):
+    with open(os.path.join(data_config[name], "config.json")) as f:
+      dims.append(int(json.load(f)["model"]["fc_features"]))
+  return tuple(dims)
+
+
+# --- records --------------------------------------------------------------------------------
+
+def encode(record: dict) -> bytes:
+  """A clip's features as .npz bytes (no pickle)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **{k: np.asarray(v) for k, v in record.items()})
+  return buffer.getvalue()
+
+
+def decode(data: bytes) -> dict:
+  with np.load(io.BytesIO(data), allow_pickle=False) as z:
+    record = {k: z[k] for k in z.files}
+  for key in ("label", "group"):
+    record[key] = int(record[key])
+  for key in ("name", "path"):
+    record[key] = str(record[key])
+  return record
+
+
+class CacheSource:
+  """Random access to the cached clips of one split (a list of clip names)."""
+
+  def __init__(self, directory: str, names):
+    with open(os.path.join(directory, COMPLETE)) as f:
+      index = json.load(f)["clips"]  # name -> [shard file, record index]
+    missing = [n for n in names if n not in index]
+    if missing:
+      raise ValueError(f"feature cache {directory} lacks {len(missing)} clips of the split "
+                       f"(e.g. {missing[0]}); delete it to extract again")
+    self.where = [index[n] for n in names]
+    self.directory = directory
+    shards = sorted({s for s, _ in self.where})
+    self._sources = {s: grain.sources.ArrayRecordDataSource([os.path.join(directory, s)])
+                     for s in shards}
+
+  def __len__(self):
+    return len(self.where)
+
+  def __getitem__(self, index):
+    shard, offset = self.where[int(index)]
+    return decode(self._sources[shard][offset])
+
+
+def split_names(data_config, split: str):
+  """Clip names of `split` ('train', 'test', optionally ':seen'/':unseen') after the
+  zero-shot rule: training never reads an unseen class."""
+  base, _, subset = split.partition(":")
+  manifest = ucf101.read_manifest(data_config.dir)
+  splits = manifest["splits"].get(str(data_config.split_index))
+  if splits is None or base not in splits:
+    raise ValueError(f"split '{split}' of --config.data.split_index="
+                     f"{data_config.split_index} is not in {data_config.dir}/manifest.json; "
+                     f"prepared: {sorted(manifest['splits'])}")
+  label_of = {c: i for i, c in enumerate(manifest["classes"])}
+  n = len(manifest["classes"])
+  seen, unseen = set(seen_classes(data_config, n)), set(unseen_classes(data_config, n))
+  keep = {"": seen if base == "train" else set(range(n)), "seen": seen,
+          "unseen": unseen}.get(subset)
+  if keep is None:
+    raise ValueError(f"split '{split}': expected NAME, NAME:seen or NAME:unseen")
+  names = splits[base]
+  return [c for c in names if label_of[_class_of(c, label_of)] in keep]
+
+
+def _class_of(clip: str, label_of: dict) -> str:
+  """The class of `v_CLASS_gGG_cCC[.avi]` (file names may differ in case from the class
+  folder: HandstandPushups/v_HandStandPushups_g01_c01.avi)."""
+  name = os.path.splitext(os.path.basename(clip))[0]
+  lower = {c.lower(): c for c in label_of}
+  return lower[name.split("_")[1].lower()]
+
+
+def source(data_config, split: str):
+  if not data_config.freeze_cnn:  # end to end: frames from the prepared clips
+    if data_config.zsl_unseen:
+      raise ValueError("zero-shot runs read cached features: --config.model.freeze_cnn=true")
+    return ucf101.source(data_config, split)
+  directory = cache_dir(data_config)
+  if not os.path.exists(os.path.join(directory, COMPLETE)):
+    raise FileNotFoundError(
+        f"no complete feature cache at {directory}: it is built by the experiment's "
+        "'features' stage (python -m launch.run ... --stage=features)")
+  return CacheSource(directory, split_names(data_config, split))
+
+
+def preprocess(data_config, train: bool):
+  if not data_config.freeze_cnn:
+    return ucf101.preprocess(data_config, train)
+  steps = data_config.max_steps
+
+  def fn(record, rng):
+    length = len(record["rgb"])
+    idx = ucf101.sample_steps(length, steps, train, rng)
+    out = {}
+    for key in ("rgb", "flow"):
+      x = np.zeros((steps,) + record[key].shape[1:], np.float16)
+      x[:len(idx)] = record[key][idx]
+      out[key] = x
+    out["length"] = np.int32(len(idx))
+    out["label"] = np.int32(record["label"])
+    return out
+
+  return fn
+
+
+def validate(data_config, record):
+  if not data_config.freeze_cnn:
+    return ucf101.validate(data_config, record)
+  if len(record["rgb"]) == 0 or len(record["rgb"]) != len(record["flow"]):
+    raise bad_records.BadRecordError(
+        f"features of {record['name']}: rgb {record['rgb'].shape}, flow {record['flow'].shape}")

@@ -1,0 +1,54 @@
+"""Action recognition of Video2Vec: top-1/top-5 accuracy on a split, both by the softmax
+head and by the nearest class-name vector in the embedding space.
+
+Built from an entry of `config.evals` (`type='video_recognition'`, `split`); runs on the
+video-embedding task's `predict_fn` ('logits', 'similarities'). Counts are summed on the
+device.
+"""
+import jax
+import jax.numpy as jnp
+
+from zoo.data import pipeline
+from zoo.tasks.classification import topk_correct
+
+
+def masked_sums(scores, labels, mask, prefix: str):
+  return {f"{prefix}top1": jnp.sum(topk_correct(scores, labels, 1) * mask),
+          f"{prefix}top5": jnp.sum(topk_correct(scores, labels, 5) * mask)}
+
+
+def sum_over_split(evaluator, state, sums_fn):
+  """Adds `sums_fn(state, device batch)` over one pass of the evaluator's source."""
+  total = None
+  for batch in pipeline.eval_batches(
+      evaluator.config.data, evaluator.source,
+      local_batch_size=evaluator.config.eval_batch_size // evaluator.process_count,
+      process_index=evaluator.process_index, process_count=evaluator.process_count):
+    out = sums_fn(state, evaluator.to_device(batch))
+    total = out if total is None else jax.tree.map(jnp.add, total, out)
+  return jax.device_get(total)
+
+
+class Evaluator:
+
+  def __init__(self, eval_config, *, config, predict_fn, to_device,
+               process_index=0, process_count=1):
+    self.config, self.to_device = config, to_device
+    self.process_index, self.process_count = process_index, process_count
+    self.source = pipeline.open_source(config.data, eval_config.split, train=False)
+
+    def sums(state, batch):
+      out = predict_fn(state, batch)
+      labels, mask = batch["label"], batch["mask"]
+      return {**masked_sums(out["logits"], labels, mask, "softmax_"),
+              **masked_sums(out["similarities"], labels, mask, "embedding_"),
+              "count": jnp.sum(mask)}
+
+    self._sums = jax.jit(sums)
+
+  def run(self, state, workdir=None) -> dict:
+    del workdir
+    total = sum_over_split(self, state, self._sums)
+    count = float(total.pop("count"))
+    results = {f"{k}_accuracy": float(v) / count for k, v in total.items()}
+    return {**results, "num_examples": int(count), "bad_records": self.source.num_bad}

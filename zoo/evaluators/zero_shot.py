@@ -1,0 +1,66 @@
+"""Zero-shot action recognition (Video2Vec, Li, Hu and Li 2016): test clips of classes
+never seen in training, each labelled by the nearest unseen class-name vector.
+
+Built from an entry of `config.evals` (`type='zero_shot'`, `split='test:unseen'`,
+`split_workdir_suffix`). The run trains on the seen classes of the class split
+`config.data.zsl_seed`; with `config.zsl_splits` = N > 1 the other N-1 splits are trained
+by the experiment's stages in the workdirs `WORKDIR + split_workdir_suffix.format(seed=S)`,
+and this evaluator reports the mean and standard deviation over all N, with chance
+(1 / number of unseen classes) beside them.
+"""
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoo.data import pipeline, video_features
+from zoo.evaluators.video_recognition import sum_over_split
+
+
+def split_workdir(workdir: str, eval_config, seed: int) -> str:
+  return os.path.abspath(workdir) + eval_config.split_workdir_suffix.format(seed=seed)
+
+
+class Evaluator:
+
+  def __init__(self, eval_config, *, config, predict_fn, to_device,
+               process_index=0, process_count=1):
+    self.eval_config, self.config, self.to_device = eval_config, config, to_device
+    self.process_index, self.process_count = process_index, process_count
+    if not config.data.zsl_unseen:
+      raise ValueError("the zero_shot evaluator needs --config.data.zsl_unseen > 0")
+    self.source = pipeline.open_source(config.data, eval_config.split, train=False)
+    num_classes = pipeline.num_classes(pipeline.data_module(config.data), config.data)
+    self.unseen = video_features.unseen_classes(config.data, num_classes)
+    unseen_mask = jnp.zeros(num_classes, bool).at[jnp.asarray(self.unseen)].set(True)
+
+    def sums(state, batch):
+      sims = jnp.where(unseen_mask, predict_fn(state, batch)["similarities"], -2.0)
+      correct = (jnp.argmax(sims, axis=-1) == batch["label"]) * batch["mask"]
+      return {"correct": jnp.sum(correct), "count": jnp.sum(batch["mask"])}
+
+    self._sums = jax.jit(sums)
+
+  def run(self, state, workdir=None) -> dict:
+    total = sum_over_split(self, state, self._sums)
+    accuracy = float(total["correct"]) / float(total["count"])
+    results = {"top1_accuracy": accuracy, "chance": 1.0 / len(self.unseen),
+               "num_unseen_classes": len(self.unseen), "num_examples": int(total["count"]),
+               "split_seed": self.config.data.zsl_seed, "bad_records": self.source.num_bad}
+    accuracies = {self.config.data.zsl_seed: accuracy}
+    # The lead run (zsl_splits > 1) gathers the other splits; a split run reports its own.
+    others = range(self.config.zsl_splits) if self.config.zsl_splits > 1 and workdir else ()
+    for seed in others:
+      if seed in accuracies:
+        continue
+      path = os.path.join(split_workdir(workdir, self.eval_config, seed), "results.json")
+      with open(path) as f:  # written by the experiment's stage for this split
+        accuracies[seed] = json.load(f)[f"{self.eval_config.name}/top1_accuracy"]
+    values = np.asarray([accuracies[s] for s in sorted(accuracies)])
+    results.update({"mean_top1_accuracy": float(values.mean()),
+                    "std_top1_accuracy": float(values.std()),
+                    "num_splits": len(values),
+                    "split_accuracies": [float(v) for v in values]})
+    return results
