@@ -187,12 +187,32 @@ def _close_all(*closers):
     raise first
 
 
+def _run_stages(config, workdir: str):
+  """Runs `config.stages` (name -> the complete config of a run this one needs first) in
+  `workdir/NAME`, in order, skipping those whose results.json exists; returns a stage's
+  {'preempted': step} if one was stopped, else None."""
+  for name, stage in (config.get("stages") or {}).items():
+    stage_dir = os.path.join(workdir, name)
+    if os.path.exists(os.path.join(stage_dir, "results.json")):
+      logging.info("stage '%s' (%s) already done in %s", name, stage.experiment, stage_dir)
+      continue
+    logging.info("stage '%s': running %s in %s", name, stage.experiment, stage_dir)
+    results = run(stage, stage_dir)
+    if "preempted" in results:
+      return results
+  return None
+
+
 def run(config, workdir: str, *, restart: bool = False) -> dict:
-  """Trains (or, with total_steps=0, only evaluates) `config` in `workdir`.
+  """Trains (or, with total_steps=0, only evaluates) `config` in `workdir`, after the runs
+  `config.stages` names (if any) in sub-folders of `workdir`.
 
   Returns the final results (also written to `workdir/results.json`); returns
   {'preempted': step} after a SIGTERM, having saved a checkpoint.
   """
+  stopped = _run_stages(config, workdir)
+  if stopped:
+    return stopped
   start_time = time.time()
   preemption = _Preemption()  # first: a SIGTERM during start-up also saves and exits 0
   is_main = jax.process_index() == 0
