@@ -8,6 +8,7 @@ the two scores for the binary one). Writes `pairs_SPLIT.png` (pairs side by side
 their true and predicted order) and, once per run, `pairs/SPLIT.tsv` for every pair split
 of the data (the pairs the run trained and was tested on: ids, mean ratings, y).
 """
+import functools
 import os
 
 import jax
@@ -46,6 +47,17 @@ def ranking_accuracy(d, y) -> float:
   return float(np.mean(np.where(d == 0, 0.5, np.sign(d) == np.sign(y))))
 
 
+@functools.lru_cache(maxsize=8)
+def _per_pair(predict_fn, cpu_convolutions):
+  """The jitted per-pair outputs; one per task, so evaluators of several splits share its
+  compilations."""
+  def per_pair(state, batch):
+    out = predict_fn(state, batch)
+    return {"d": out["d"], "label": batch["label"], "mask": batch["mask"]}
+
+  return jax.jit(per_pair, compiler_options=conv.compiler_options(cpu_convolutions))
+
+
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
@@ -58,13 +70,7 @@ class Evaluator:
     self.data_module = pipeline.data_module(config.data)
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
 
-    def per_pair(state, batch):
-      out = predict_fn(state, batch)
-      return {"d": out["d"], "label": batch["label"], "mask": batch["mask"],
-              "mean1": batch["mean1"], "mean2": batch["mean2"]}
-
-    self._per_pair = jax.jit(per_pair, compiler_options=conv.compiler_options(
-        config.get("cpu_convolutions")))
+    self._per_pair = _per_pair(predict_fn, config.get("cpu_convolutions"))
 
   def run(self, state, workdir=None) -> dict:
     keep = self.eval_config.get("pictures", 0)
@@ -109,7 +115,7 @@ class Evaluator:
         ax.set_title(f"id {int(batch['id' + i][k])}, mean {float(batch['mean' + i][k]):.2f}"
                      + (" (better)" if better else ""), fontsize=8)
       axes[k][0].set_ylabel(f"predicted: {'left' if d[k] > 0 else 'right'} better\n"
-                            f"d = {float(d[k]):+.2f}  {'right' if right else 'WRONG'}",
+                            f"d = {float(d[k]):+.2f}  {'correct' if right else 'WRONG'}",
                             fontsize=8, color="tab:green" if right else "tab:red")
     fig.suptitle(f"{self.eval_config.split}: ranking accuracy {metrics['accuracy']:.1%} of "
                  f"{metrics['num_pairs']} pairs", fontsize=9)

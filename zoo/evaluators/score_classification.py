@@ -9,6 +9,8 @@ binary network's score is its log-odds of 'high', and 0 is its softmax decision.
 `accuracy` (at the chosen threshold), `accuracy_at_zero`, `threshold`, `auc` (threshold
 free) and the counts; labels are the data's (mean rating >= 5 for AVA).
 """
+import functools
+
 import jax
 import numpy as np
 
@@ -41,6 +43,16 @@ def accuracy(scores, labels, threshold: float) -> float:
   return float(np.mean((np.asarray(scores) >= threshold) == np.asarray(labels, bool)))
 
 
+@functools.lru_cache(maxsize=8)
+def _per_image(predict_fn, cpu_convolutions):
+  """The jitted per-image outputs; one per task, shared by evaluators of several splits."""
+  def per_image(state, batch):
+    return {"score": predict_fn(state, batch)["score"], "label": batch["label"],
+            "mask": batch["mask"]}
+
+  return jax.jit(per_image, compiler_options=conv.compiler_options(cpu_convolutions))
+
+
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
@@ -58,12 +70,7 @@ class Evaluator:
                        f"'{eval_config.split}'; choose it on another (validation_images)")
     self.sources = {s: pipeline.open_source(config.data, s, train=False) for s in splits}
 
-    def per_image(state, batch):
-      return {"score": predict_fn(state, batch)["score"], "label": batch["label"],
-              "mask": batch["mask"]}
-
-    self._per_image = jax.jit(per_image, compiler_options=conv.compiler_options(
-        config.get("cpu_convolutions")))
+    self._per_image = _per_image(predict_fn, config.get("cpu_convolutions"))
 
   def _scores(self, state, split):
     out, _ = collect(self.config, self.sources[split], lambda b: self._per_image(state, b),
