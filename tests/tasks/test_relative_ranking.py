@@ -31,9 +31,9 @@ def _pairs(rng, n=4, size=40):
           "label": np.where(rng.random(n) < 0.5, 1.0, -1.0).astype(np.float32)}
 
 
-@pytest.mark.parametrize("head", ["relative", "binary"])
-def test_shared_weights_swapping_the_pair_flips_d(head):
-  task = relative_ranking.Task(_config(head), data=None, steps_per_epoch=10, total_steps=10)
+def test_shared_weights_swapping_the_pair_flips_d():
+  task = relative_ranking.Task(_config("relative"), data=None, steps_per_epoch=10,
+                               total_steps=10)
   state = jax.jit(task.init)(jax.random.key(0))
   batch = _pairs(np.random.default_rng(0))
   swapped = {"image1": batch["image2"], "local1": batch["local2"], "image2": batch["image1"],
@@ -49,6 +49,7 @@ def test_shared_weights_swapping_the_pair_flips_d(head):
   assert set(state.params) == {"global_column", "local_column", "f"}
 
 
+@pytest.mark.slow
 def test_relative_training_learns_a_pair_order():
   config = _config("relative")
   config.schedule.update(dict(name="constant", base_lr=3e-3, warmup_epochs=0.0))
