@@ -14,7 +14,7 @@ pool 56 -> conv2 54 -> pool 27 -> conv3 27 -> conv4 25, so dense 1000 sees 25x25
 images, a size nobody crops; it gives 24x24x64.) Parameters per column:
   conv1 11*11*3*64 + 64 = 23,296; conv2 5*5*64*64 + 64 = 102,464; conv3 and conv4
   3*3*64*64 + 64 = 36,928 each; dense 40,000*1,000 + 1,000 = 40,001,000; dense
-  1,000*256 + 256 = 256,256; in all 40,456,872 (RAPID's 224 input gives 24x24 and 37.1 M).
+  1,000*256 + 256 = 256,256; in all 40,456,872 (a 224 input would give 24x24 and 37,320,872).
 ReLU after every convolution and dense layer, as in RAPID.
 
 The channel (`Channel`) has two columns: a global one on the whole image resized (layout:
