@@ -195,6 +195,15 @@ def _run_stages(config, workdir: str):
     stage_dir = os.path.join(workdir, name)
     if os.path.exists(os.path.join(stage_dir, "results.json")):
       logging.info("stage '%s' (%s) already done in %s", name, stage.experiment, stage_dir)
+      try:
+        with open(os.path.join(stage_dir, "config.json")) as f:
+          same = json.load(f) == json.loads(stage.to_json_best_effort())
+      except (OSError, ValueError):
+        same = False
+      if not same:
+        logging.warning("stage '%s' in %s was done with another config than this run's; "
+                        "its results are used as they are (remove the folder to redo it)",
+                        name, stage_dir)
       continue
     logging.info("stage '%s': running %s in %s", name, stage.experiment, stage_dir)
     results = run(stage, stage_dir)

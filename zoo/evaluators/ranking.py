@@ -119,5 +119,5 @@ class Evaluator:
                             fontsize=8, color="tab:green" if right else "tab:red")
     fig.suptitle(f"{self.eval_config.split}: ranking accuracy {metrics['accuracy']:.1%} of "
                  f"{metrics['num_pairs']} pairs", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the title
     fig.savefig(path)
