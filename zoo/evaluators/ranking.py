@@ -112,7 +112,10 @@ class Evaluator:
         ax.set_xticks([])
         ax.set_yticks([])
         better = (y > 0) == (side == 0)
-        ax.set_title(f"id {int(batch['id' + i][k])}, mean {float(batch['mean' + i][k]):.2f}"
+        image_id = int(batch["id" + i][k])
+        category = (f" ({self.data_module.category_name(self.config.data, image_id)})"
+                    if hasattr(self.data_module, "category_name") else "")
+        ax.set_title(f"id {image_id}{category}, mean {float(batch['mean' + i][k]):.2f}"
                      + (" (better)" if better else ""), fontsize=8)
       axes[k][0].set_ylabel(f"predicted: {'left' if d[k] > 0 else 'right'} better\n"
                             f"d = {float(d[k]):+.2f}  {'correct' if right else 'WRONG'}",
