@@ -77,12 +77,11 @@ def main(overrides):
   from launch import stages, train, workdir
   try:
     config = stages.expand(config, FLAGS.workdir)
-    stages.run_all(config, FLAGS.workdir, only=FLAGS.stage)
-    if FLAGS.stage:
+    results = stages.run_all(config, FLAGS.workdir, only=FLAGS.stage)
+    if FLAGS.stage or results:  # one stage alone, or a stage stopped by SIGTERM
       return
     results = train.run(config, FLAGS.workdir, restart=FLAGS.restart)
-  except (train.NonFiniteLossError, workdir.WorkdirError, OSError, ValueError,
-          InterruptedError) as e:
+  except (train.NonFiniteLossError, workdir.WorkdirError, OSError, ValueError) as e:
     _fail(str(e), hard=True)
   if "preempted" not in results:
     summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}

@@ -78,15 +78,13 @@ def run_stage(stage: dict, config, workdir: str):
     stage_config = config_lib.resolve(stage["experiment"], stage.get("overrides", ()))
   stage_config = expand(stage_config, stage_workdir)
   logging.info("stage %s: training %s in %s", name, stage_config.experiment, stage_workdir)
-  run_all(stage_config, stage_workdir)
-  results = train.run(stage_config, stage_workdir)
-  if "preempted" in results:
-    raise InterruptedError(f"stage {name} was preempted at step {results['preempted']}")
-  return results
+  return run_all(stage_config, stage_workdir) or train.run(stage_config, stage_workdir)
 
 
 def run_all(config, workdir: str, only: str | None = None):
-  """Every stage of `config` in order (each skips itself when done), or just `only`."""
+  """Every stage of `config` in order (each skips itself when done), or just `only`.
+  Returns a stage's {'preempted': step} when a SIGTERM stopped it (it saved; a re-run
+  resumes it), else None."""
   stages = stages_of(config, workdir)
   if only is not None:
     names = [s["name"] for s in stages]
@@ -95,4 +93,7 @@ def run_all(config, workdir: str, only: str | None = None):
                        f"{'stages ' + ', '.join(names) if names else 'no stages'}")
     stages = [s for s in stages if s["name"] == only]
   for stage in stages:
-    run_stage(stage, config, workdir)
+    results = run_stage(stage, config, workdir)
+    if isinstance(results, dict) and "preempted" in results:
+      return results
+  return None
