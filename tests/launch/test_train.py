@@ -239,3 +239,27 @@ def test_an_evaluator_check_stops_the_run_before_training(tmp_path, monkeypatch)
   with pytest.raises(ValueError, match=r"^no negatives: choose --config.evals.broken.operating"):
     _run_in_process(tmp_path, monkeypatch, fail_at="check")
   assert sorted(os.listdir(tmp_path)) == [".lock", "config.json"]  # nothing trained or saved
+
+
+def test_a_truncated_validation_shard_stops_the_run_before_training(tmp_path):
+  import numpy as np
+  from conftest import write_tfds_build
+  from launch import config as config_lib, train
+  rng = np.random.default_rng(0)
+  record = lambda i: {"image": rng.integers(0, 256, (40, 50, 3), np.uint8), "label": i,
+                      "file_name": f"n{i}.JPEG"}
+  version_dir = write_tfds_build(tmp_path / "data", "imagenet2012", {
+      "train": [[record(i) for i in range(16)]],
+      "validation": [[record(i) for i in range(4)], [record(i) for i in range(4, 8)]]})
+  shard = f"{version_dir}/imagenet2012-validation.array_record-00001-of-00002"
+  with open(shard, "r+b") as f:
+    f.truncate(os.path.getsize(shard) // 2)
+  config = config_lib.resolve(SMOKE.split("=")[1], [
+      "--config.data.name=imagenet", f"--config.data.dir={tmp_path / 'data'}",
+      "--config.evals.val.split=validation"])
+  with pytest.raises(ValueError) as e:
+    train.run(config, str(tmp_path / "run"))
+  assert str(e.value) == (
+      f"split 'validation' of tfds 'imagenet2012': {shard} holds 0 readable records where the "
+      "build wrote 4 (a truncated or damaged file); replace it from a fresh `tfds build`")
+  assert sorted(os.listdir(tmp_path / "run")) == [".lock", "config.json"]

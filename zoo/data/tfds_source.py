@@ -200,7 +200,11 @@ class TfdsSplit:
     features = self.builder.info.features
     skip = {k: tfds.decode.SkipDecoding() for k in features if k != key}
     records = self.builder.as_data_source(split=self.split, decoders=skip)
-    return np.asarray([records[i][key] for i in range(len(records))])
+    labels = []
+    for start in range(0, len(records), 1024):  # batched reads: one pass over each shard
+      keys = range(start, min(start + 1024, len(records)))
+      labels += [record[key] for record in records.__getitems__(keys)]
+    return np.asarray(labels)
 
 
 def open_split(tfds_name: str, data_dir: str, split: str, *,
