@@ -1,5 +1,6 @@
 """Data: the shapes stand-in, the grain pipeline, and tfds imagenet2012 array_record builds
 (reading, bad records named by shard file, damaged shards, data-dir errors)."""
+import json
 import os
 
 import ml_collections
@@ -150,3 +151,16 @@ def test_data_dir_errors_say_what_is_there_and_which_flag_to_change(tmp_path):
       "T/tfrecord/imagenet2012/5.1.0 was built as tfrecord, which cannot be read by index; "
       f"rebuild it with {build.format('T/tfrecord')} (or convert it: `tfds convert_format "
       "--dataset_version_dir=T/tfrecord/imagenet2012/5.1.0 --out_file_format=array_record`)")
+
+
+def test_a_tfrecord_build_converted_to_array_record_is_read(tmp_path):
+  version_dir = imagenet_build(tmp_path)  # as `tfds convert_format` leaves a tfrecord build:
+  with open(f"{version_dir}/dataset_info.json") as f:
+    info = json.load(f)
+  info.update(fileFormat="tfrecord", alternativeFileFormats=["array_record"])
+  with open(f"{version_dir}/dataset_info.json", "w") as f:
+    json.dump(info, f)
+  val = pipeline.open_source(data_config(name="imagenet", dir=str(tmp_path)), "validation")
+  val.check()
+  assert len(val) == 8 and val.source.locate(7) == (
+      f"{version_dir}/imagenet2012-validation.array_record-00000-of-00001 record 7")

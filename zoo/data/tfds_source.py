@@ -146,8 +146,9 @@ class TfdsSplit:
                        f"splits: {', '.join(names)}")
     self.version_dir, self.split, self.tfds_name = version_dir, split, tfds_name
     try:
-      self.builder = tfds.builder_from_directory(version_dir, file_format="array_record")
-      self.records = self.builder.as_data_source(split=split)
+      self.builder = tfds.builder_from_directory(version_dir)
+      # array_record: the build's format, or one converted to (`tfds convert_format`)
+      self.records = self.builder.as_data_source(split=split, file_format="array_record")
       self.files = self.builder.info.splits[split].file_instructions
     except Exception as e:  # tfds raises many kinds; one line with the folder is what helps
       lines = str(e).strip().splitlines()
@@ -199,7 +200,8 @@ class TfdsSplit:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     features = self.builder.info.features
     skip = {k: tfds.decode.SkipDecoding() for k in features if k != key}
-    records = self.builder.as_data_source(split=self.split, decoders=skip)
+    records = self.builder.as_data_source(split=self.split, decoders=skip,
+                                          file_format="array_record")
     labels = []
     for start in range(0, len(records), 1024):  # batched reads: one pass over each shard
       keys = range(start, min(start + 1024, len(records)))

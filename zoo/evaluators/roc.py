@@ -18,6 +18,8 @@ quadratic weighted kappa (the Kaggle competition's metric) are computed on the h
 An optional `ensemble` (checkpoint paths) averages several networks' predictions, as
 Gulshan et al. averaged 10. Writes `roc_SPLIT.png` (the curve with both points and the AUC) and `roc_SPLIT.json`
 (the curve's corners, the thresholds, and both points on both splits) into the workdir.
+Before training, `check()` reads both splits' labels (no images) and stops the run if
+either lacks positive or negative examples, naming the override that picks another split.
 """
 import json
 import os
@@ -25,6 +27,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 from matplotlib.figure import Figure  # not pyplot: no global backend or state
 
@@ -158,6 +161,8 @@ class Evaluator:
     the data can give them without decoding images), it holds both classes."""
     for split, source in self.sources.items():
       source.check()
+      logging.info("%s: reading the labels of split '%s' to check both classes are there",
+                   self.name, split)
       labels = source.labels()
       if labels is None:
         continue
