@@ -27,7 +27,8 @@ def base_config(**model) -> ml_collections.ConfigDict:
       dtype="float32", param_dtype="float32", conv_matmul_grads="auto", **model))
 
   config.data = ml_collections.ConfigDict(dict(
-      name="imagenet", dir="", train_split="train", image_size=224, resize_size=256,
+      name="imagenet", dir="", train_split="train", image_size=224,
+      resize_ratio=256 / 224,  # shorter side resized to this times image_size, then cropped
       train_crop="random",   # random | resized (Inception-style) | center
       min_crop_area=0.08,    # smallest share of the image a 'resized' crop covers
       random_flip=True,
@@ -74,8 +75,8 @@ def use_stand_in(config, *, image_size: int, num_train: int = 12_800, num_eval: 
   a CPU: a random crop of a slightly larger image (an Inception-style crop can cut the
   shape away), no colour jitter (colour is a nuisance the stand-in already randomises),
   test split, a short schedule, Adam (see each experiment), no weight averaging."""
-  config.data.update(dict(name="shapes", image_size=image_size,
-                          resize_size=image_size * 9 // 8, num_threads=2,
+  config.data.update(dict(name="shapes", image_size=image_size, resize_ratio=9 / 8,
+                          num_threads=2,
                           num_train=num_train, num_eval=num_eval,
                           train_crop="random", color_jitter=0.0))
   config.optimizer.update(dict(name="adam", weight_decay=0.0))

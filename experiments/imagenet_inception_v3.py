@@ -24,7 +24,9 @@ def get_config(arg=None):
   config.input_normalization = "inception"
   config.aux_loss_weight = 0.4
   config.label_smoothing = 0.1
-  config.data.update(dict(image_size=299, resize_size=342, train_crop="resized"))
+  # Evaluation: the central 87.5% of the image (TF-slim's central_fraction), i.e. the
+  # shorter side resized to 299 / 0.875 = 342 pixels: the base config's resize_ratio.
+  config.data.update(dict(image_size=299, train_crop="resized"))
   config.num_epochs = 100.0
   config.optimizer.update(dict(name="rmsprop", momentum=0.9, weight_decay=4e-5,
                                grad_clip_norm=2.0, rmsprop_decay=0.9, rmsprop_eps=1.0))
@@ -37,6 +39,5 @@ def get_config(arg=None):
     config.optimizer.grad_clip_norm = 0.0
   if arg == "smoke":
     config.data.image_size = 75  # the smallest input the network takes
-    config.data.resize_size = 84
     _classification.use_smoke(config)
   return config

@@ -126,22 +126,46 @@ def _load_pretrained(state, init_from: str):
   return state
 
 
+class EvaluationError(ValueError):
+  """An evaluator failed at the end of the run; the other evaluators' results, this
+  error and the checkpoint are kept."""
+
+
 def _build_evaluators(config, task, to_device):
   evaluators = {}
   for name, eval_config in config.evals.items():
     module = importlib.import_module(f"zoo.evaluators.{eval_config.type}")
     evaluators[name] = module.Evaluator(
-        eval_config, config=config, predict_fn=task.predict_fn, to_device=to_device,
-        process_index=jax.process_index(), process_count=jax.process_count())
+        eval_config, name=name, config=config, predict_fn=task.predict_fn,
+        to_device=to_device, process_index=jax.process_index(),
+        process_count=jax.process_count())
   return evaluators
 
 
+def _check_before_training(train_source, evaluators):
+  """Stops the run before it trains if a split it will read has a damaged file (the
+  file is named) or an evaluator's precondition fails (its `check()`, where it has one:
+  e.g. both classes present, from the labels alone)."""
+  train_source.check()
+  for evaluator in evaluators.values():
+    if hasattr(evaluator, "check"):
+      evaluator.check()
+
+
 def _run_evaluators(evaluators, state, workdir):
-  results = {}
+  """(results, failures): an evaluator that fails does not stop the others; its error
+  goes to `failures` (name -> 'Type: message')."""
+  results, failures = {}, {}
   for name, evaluator in evaluators.items():
-    for key, value in evaluator.run(state, workdir).items():
+    try:
+      metrics = evaluator.run(state, workdir)
+    except Exception as e:  # pylint: disable=broad-except  # the run's other results count
+      failures[name] = f"{type(e).__name__}: {e}"
+      logging.error("evaluation '%s' failed: %s", name, failures[name])
+      continue
+    for key, value in metrics.items():
       results[f"{name}/{key}"] = value
-  return results
+  return results, failures
 
 
 class Setup:
@@ -243,6 +267,8 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
                data_module.DESCRIPTION,
                " [STAND-IN DATA]" if pipeline.is_stand_in(data_module, config.data) else "",
                len(train_source), x.steps_per_epoch, total_steps)
+  evaluators = _build_evaluators(config, x.task, x.to_device)
+  _check_before_training(train_source, evaluators)  # before anything compiles or trains
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   train_iter = x.train_iterator()
 
@@ -262,7 +288,6 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   traces = []
   train_step = x.jit_train_step(traces)
   writer = MetricWriter(workdir, enabled=is_main, resume_step=start_step)
-  evaluators = _build_evaluators(config, x.task, x.to_device)
   batches = _prefetch_to_device(train_iter, x.to_device, config.data.prefetch_to_device)
   progress = tqdm.tqdm(total=total_steps, initial=start_step, disable=not is_main,
                        desc="train", unit="step", mininterval=2.0)
@@ -319,12 +344,12 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
         ckpt.wait()
         logging.warning("SIGTERM: saved step %d in %s; exiting", step, ckpt.directory)
         return {"preempted": step}
-      if evaluate and step < total_steps:
-        results = _run_evaluators(evaluators, state, workdir)
+      if evaluate and step < total_steps:  # a failure is logged; training goes on
+        results, _ = _run_evaluators(evaluators, state, workdir)
         writer.write(step, results)
         last_log = (time.time(), step)  # evaluation time is not training time
     flush()
-    results = _run_evaluators(evaluators, state, workdir)
+    results, failures = _run_evaluators(evaluators, state, workdir)
     writer.write(step, results)
   finally:
     progress.close()
@@ -347,7 +372,16 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       "train_step_compilations": len(traces),
       "wall_time_s": time.time() - start_time,
   })
+  if failures:
+    results["failed_evaluations"] = failures
+  path = os.path.join(workdir, "results.json")
   if is_main:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
+    with open(path, "w") as f:
       json.dump(results, f, indent=2, sort_keys=True)
+  if failures:
+    raise EvaluationError(
+        f"evaluation {', '.join(repr(n) for n in failures)} failed at step {step}: "
+        + "; ".join(failures.values()) + f". The other results and this error are in "
+        f"{path}; the checkpoint is kept, so the same command (with the fix) evaluates it "
+        "again without training")
   return results

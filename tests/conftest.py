@@ -50,3 +50,41 @@ def error_line(stderr: str) -> str:
   lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
   assert len(lines) == 1, stderr[-3000:]
   return lines[0]
+
+
+def write_tfds_build(data_dir, name, splits, *, config=None, file_format="array_record"):
+  """Writes a tfds build as `tfds build --file_format=...` lays it out, from the dataset's
+  own tfds features: `DIR/NAME[/CONFIG]/VERSION/` with dataset_info.json, features.json
+  and the shards. `splits` maps a split name to its shards, each a list of records
+  (dicts of the dataset's features; uint8 images are stored as JPEG, bytes as they are).
+  Returns the version folder."""
+  import io
+  import numpy as np
+  import tensorflow_datasets as tfds
+  from array_record.python import array_record_module
+  from PIL import Image
+  full = f"{name}/{config}" if config else name
+  builder = tfds.builder(full, data_dir=str(data_dir), file_format=file_format)
+  features = builder.info.features
+  os.makedirs(builder.data_dir, exist_ok=True)
+  infos = []
+  for split, shards in splits.items():
+    template = tfds.core.ShardedFileTemplate(
+        data_dir=builder.data_dir, dataset_name=name, split=split,
+        filetype_suffix=file_format)
+    for k, records in enumerate(shards):
+      path = os.fspath(template.sharded_filepath(shard_index=k, num_shards=len(shards)))
+      writer = array_record_module.ArrayRecordWriter(path, "group_size:1")
+      for record in records:
+        record = dict(record)
+        if isinstance(record.get("image"), np.ndarray):
+          jpeg = io.BytesIO()
+          Image.fromarray(record["image"]).save(jpeg, format="JPEG", quality=90)
+          record["image"] = jpeg.getvalue()
+        writer.write(features.serialize_example(features.encode_example(record)))
+      writer.close()
+    infos.append(tfds.core.SplitInfo(name=split, shard_lengths=[len(s) for s in shards],
+                                     num_bytes=0, filename_template=template))
+  builder.info.set_splits(tfds.core.SplitDict(infos))
+  builder.info.write_to_directory(builder.data_dir)
+  return os.fspath(builder.data_dir)

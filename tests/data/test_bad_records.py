@@ -122,9 +122,23 @@ def test_pipeline_batches_skip_bad_records(monkeypatch):
       validate=lambda config, r: image_transforms.validate_classification(r, 3))
   monkeypatch.setattr(pipeline, "data_module", lambda config: module)
   config = ml_collections.ConfigDict(dict(
-      name="fake", train_split="train", image_size=8, resize_size=12, train_crop="random", min_crop_area=0.08, color_jitter=0.0, eval_crops="center",
+      name="fake", train_split="train", image_size=8, resize_ratio=1.5, train_crop="random", min_crop_area=0.08, color_jitter=0.0, eval_crops="center",
       random_flip=True, num_threads=2, prefetch_batches=2, max_bad_fraction=0.1))
   source = pipeline.open_source(config, "train")
   it = pipeline.train_iterator(config, source, seed=0, local_batch_size=4)
   seen = np.concatenate([next(it)["image"][:, 0, 0, 0] for _ in range(5)])
   assert 5 not in seen and source.num_bad == 1
+
+
+def test_open_source_reports_an_unreadable_image_file_by_its_path(tmp_path):
+  from zoo.data import image_folder
+  image_folder.write_images(str(tmp_path), "train", 2, num_classes=2, height=40, width=48)
+  broken = tmp_path / "train" / "class_0001" / "00000.jpg"
+  with open(broken, "r+b") as f:
+    f.truncate(os.path.getsize(broken) // 3)
+  config = ml_collections.ConfigDict(dict(
+      name="image_folder", dir=str(tmp_path), train_split="train", max_bad_fraction=0.5))
+  source = pipeline.open_source(config, "train")
+  assert [source[i]["path"] for i in range(4)][2] == str(tmp_path / "train" / "class_0001" / "00001.jpg")
+  assert len(source.examples()) == 1
+  assert source.examples()[0].startswith(f"{broken}: OSError: ")

@@ -1,12 +1,12 @@
-"""Diabetic retinopathy data: the disc crop, tfds diabetic_retinopathy_detection through mock
-data, and the fundus stand-in (determinism, grades, lesions, speed)."""
+"""Diabetic retinopathy data: the disc crop, tfds diabetic_retinopathy_detection array_record
+builds, and the fundus stand-in (determinism, grades, lesions, speed)."""
 import time
 
 import ml_collections
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
+from conftest import write_tfds_build
 from zoo.data import bad_records, fundus, pipeline
 from zoo.data import diabetic_retinopathy as dr
 
@@ -81,20 +81,48 @@ def test_train_preprocess_augments_and_eval_preprocess_is_the_crop():
     assert a[:8, :8].mean() <= 12 and a[-8:, -8:].mean() <= 12
 
 
-def test_eyepacs_reads_through_tfds_data_source_and_grain():
-  # tfds mock images are random noise of random sizes, some under 8 pixels (bad records).
-  config = data_config(name="diabetic_retinopathy", max_bad_fraction=0.5)
-  with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
-    train = pipeline.open_source(config, "train")
-    assert len(train) == 12
-    record = train.source[0]
-    assert bad_records.where(record, 0, "x") == record["name"]  # reported by image name
-    batch = next(pipeline.train_iterator(config, train, seed=0, local_batch_size=4))
-    test = pipeline.open_source(config, "test", train=False)
-    evals = list(pipeline.eval_batches(config, test, local_batch_size=8))
+def eyepacs_build(root, config="250K"):
+  """A tfds diabetic_retinopathy_detection build: 6 train photographs in 2 shards (one
+  blank: no fundus) and 4 test ones."""
+  record = lambda i: {"image": photograph(90, 120, (45, 60), 40, seed=i), "label": i % 5,
+                      "name": f"{i}_left"}
+  train = [record(i) for i in range(6)]
+  train[4]["image"] = np.full((90, 120, 3), 3, np.uint8)
+  return write_tfds_build(root, "diabetic_retinopathy_detection", {
+      "train": [train[:3], train[3:]], "test": [[record(i) for i in range(6, 10)]]},
+      config=config)
+
+
+def test_eyepacs_reads_a_tfds_array_record_build(tmp_path):
+  version_dir = eyepacs_build(tmp_path)
+  config = data_config(name="diabetic_retinopathy", dir=str(tmp_path), max_bad_fraction=0.5)
+  train = pipeline.open_source(config, "train")
+  assert len(train) == 6 and train.labels().tolist() == [0, 1, 2, 3, 4, 0]
+  train.check()
+  batch = next(pipeline.train_iterator(config, train, seed=0, local_batch_size=4))
   assert batch["image"].shape == (4, 64, 64, 3) and batch["image"].dtype == np.uint8
   assert batch["label"].dtype == np.int32 and ((0 <= batch["label"]) & (batch["label"] < 5)).all()
-  assert len(evals) == 2 and sum(int(b["mask"].sum()) for b in evals) == 12 - test.num_bad
+  assert [train[i]["name"] for i in range(6)][4] == b"5_left"  # the blank one is replaced
+  assert train.examples() == [
+      f"{version_dir}/diabetic_retinopathy_detection-train.array_record-00001-of-00002 record 1"
+      " (4_left): BadRecordError: no fundus disc found: the image is blank or uniform"]
+  test = pipeline.open_source(config, "test", train=False)
+  evals = list(pipeline.eval_batches(config, test, local_batch_size=8))
+  assert len(evals) == 1 and int(evals[0]["mask"].sum()) == 4
+
+
+def test_a_missing_tfds_config_names_the_configs_there_and_the_flag(tmp_path):
+  eyepacs_build(tmp_path, config="original")
+  config = data_config(name="diabetic_retinopathy", dir=str(tmp_path))  # tfds_config=250K
+  with pytest.raises(FileNotFoundError) as e:
+    pipeline.open_source(config, "train")
+  assert str(e.value) == (
+      f"--config.data.dir='{tmp_path}' holds tfds 'diabetic_retinopathy_detection' config(s) "
+      "original, not '250K': pass --config.data.tfds_config=original, or build '250K' with "
+      f"`tfds build diabetic_retinopathy_detection/250K --data_dir={tmp_path} "
+      "--file_format=array_record`")
+  config.tfds_config = "original"
+  assert len(pipeline.open_source(config, "train")) == 6
 
 
 def test_missing_eyepacs_dir_names_the_flag(tmp_path):

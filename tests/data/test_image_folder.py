@@ -9,7 +9,7 @@ from zoo.data import image_folder, pipeline
 
 def data_config(root, **overrides):
   config = ml_collections.ConfigDict(dict(
-      name="image_folder", dir=str(root), train_split="train", image_size=32, resize_size=36,
+      name="image_folder", dir=str(root), train_split="train", image_size=32, resize_ratio=9 / 8,
       train_crop="resized", min_crop_area=0.3, random_flip=True, color_jitter=0.2,
       eval_crops="center", num_threads=2, prefetch_batches=2, max_bad_fraction=0.0))
   config.update(overrides)

@@ -1,5 +1,6 @@
 """Augmentations and multi-crop testing: the crops land where they should."""
 import numpy as np
+import pytest
 
 from zoo.data import image_transforms as T
 
@@ -41,3 +42,25 @@ def test_color_jitter_is_off_at_zero_and_changes_colours_otherwise():
   jittered = T.color_jitter(image, 0.4, np.random.default_rng(1))
   assert jittered.shape == image.shape and jittered.dtype == np.uint8
   assert np.abs(jittered.astype(int) - image).mean() > 5
+
+
+def test_the_resize_follows_the_crop_size_and_a_resize_under_the_crop_is_refused():
+  from launch import config as config_lib
+  from zoo.data import pipeline
+  assert T.resize_size(config_lib.resolve("imagenet_vgg_f").data) == 256  # 224 crops of 256
+  assert T.resize_size(config_lib.resolve("imagenet_inception_v3").data) == 342  # 299 / 0.875
+  config = config_lib.resolve("imagenet_inception_v3:synthetic", ["--config.data.image_size=299"])
+  assert T.resize_size(config.data) == 336  # the stand-in's 9/8 of the crop, not of 80
+  record = pipeline.open_source(config.data, "train")[0]
+  assert record["image"].shape == (336, 336, 3)
+  for train, crop in ((True, "random"), (True, "center"), (False, "center")):
+    with config.unlocked():
+      config.data.train_crop = crop
+    out = T.classification_preprocess(config.data, train)(record, np.random.default_rng(0))
+    assert out["image"].shape == (299, 299, 3)
+  config = config_lib.resolve("imagenet_vgg_f:smoke", ["--config.data.resize_ratio=0.9"])
+  with pytest.raises(ValueError) as e:
+    pipeline.open_source(config.data, "train")
+  assert str(e.value) == (
+      "--config.data.resize_ratio=0.9 makes the resized image (58 pixels) smaller than the "
+      "crop --config.data.image_size=64: the ratio must be at least 1")

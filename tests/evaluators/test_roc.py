@@ -90,11 +90,12 @@ def fundus_config(**evals):
   return config, eval_config
 
 
-def evaluator(config, eval_config):
+def evaluator(config, eval_config, **kwargs):
   sharding = NamedSharding(Mesh(np.asarray(jax.devices()), ("data",)), P("data"))
   to_device = lambda batch: jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
-  return roc.Evaluator(eval_config, config=config, predict_fn=fake_grader, to_device=to_device)
+  return roc.Evaluator(eval_config, config=config, predict_fn=fake_grader, to_device=to_device,
+                       **kwargs)
 
 
 def host_scores(config, split, key):
@@ -151,3 +152,21 @@ def test_a_split_without_positives_is_a_clear_error():
   config.eval_batch_size = 8
   with pytest.raises(ValueError, match="split 'test'.* 0 positive and 4 negative"):
     evaluator(config, eval_config).run(jax.random.key(0))
+
+
+def test_check_finds_a_split_with_one_class_from_the_labels_and_names_the_override(monkeypatch):
+  config, eval_config = fundus_config()
+  config.data.update(dict(seed=7, num_eval=4))  # validation grades 0,0,0,0; test 2,2,0,2
+  config.eval_batch_size = 8
+  drawn = []
+  monkeypatch.setattr(fundus, "draw", lambda *args, **kwargs: drawn.append(args))
+  with pytest.raises(ValueError) as e:
+    evaluator(config, eval_config, name="test").check()
+  assert str(e.value) == (
+      "ROC evaluation 'test' (type='roc', split='test', operating_split='validation', "
+      "positive_from=2): split 'validation' of data 'fundus' has 0 positive and 4 negative "
+      "examples; a ROC curve needs both: choose --config.evals.test.operating_split=SPLIT (a "
+      "split with both), or another --config.evals.test.positive_from")
+  assert not drawn  # from the labels alone: no image was drawn
+  config.data.seed = 0
+  evaluator(config, eval_config, name="test").check()

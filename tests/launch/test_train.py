@@ -181,3 +181,85 @@ def test_two_processes_of_four_devices_match_one_process_of_eight(smoke_run, tmp
   a, b = final_state(smoke_run, 6), final_state(str(tmp_path), 6)
   for (key, x), (_, y) in zip(_flatten(a["params"]), _flatten(b["params"])):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+class _FailingEvaluator:
+  """An evaluator that fails in `check()` (before training) or in `run()` (as ROC does on
+  a split without negatives), with the override that would help in its message."""
+
+  def __init__(self, eval_config, *, name, **kwargs):
+    del kwargs
+    self.fail_at, self.name = eval_config.fail_at, name
+
+  def check(self):
+    if self.fail_at == "check":
+      raise ValueError(f"no negatives: choose --config.evals.{self.name}.operating_split=SPLIT")
+
+  def run(self, state, workdir):
+    del state, workdir
+    raise ValueError(f"no negatives: choose --config.evals.{self.name}.operating_split=SPLIT")
+
+
+def _run_in_process(workdir, monkeypatch, fail_at):
+  import sys
+  import types
+  import ml_collections
+  from launch import config as config_lib, train
+  monkeypatch.setitem(sys.modules, "zoo.evaluators.failing_for_test",
+                      types.SimpleNamespace(Evaluator=_FailingEvaluator))
+  config = config_lib.resolve(SMOKE.split("=")[1], [
+      "--config.total_steps=2", "--config.eval_every_steps=1", "--config.data.num_eval=16",
+      "--config.eval_batch_size=16"])
+  with config.unlocked():
+    config.evals.broken = ml_collections.ConfigDict(dict(type="failing_for_test",
+                                                         fail_at=fail_at))
+  return train.run(config, str(workdir))
+
+
+def test_a_failing_evaluator_keeps_the_others_results_and_the_checkpoint(tmp_path, monkeypatch):
+  from launch import train
+  with pytest.raises(train.EvaluationError) as e:
+    _run_in_process(tmp_path, monkeypatch, fail_at="run")
+  results = read_json(tmp_path / "results.json")
+  assert str(e.value) == (
+      "evaluation 'broken' failed at step 2: ValueError: no negatives: choose "
+      "--config.evals.broken.operating_split=SPLIT. The other results and this error are in "
+      f"{tmp_path}/results.json; the checkpoint is kept, so the same command (with the fix) "
+      "evaluates it again without training")
+  assert results["failed_evaluations"] == {
+      "broken": "ValueError: no negatives: choose --config.evals.broken.operating_split=SPLIT"}
+  assert results["step"] == 2 and results["val/num_examples"] == 16
+  assert 0 <= results["val/top1_accuracy"] <= 1
+  metrics = read_metrics(tmp_path)  # the evaluation at step 1 failed too; training went on
+  assert [m["step"] for m in metrics if "val/top1_accuracy" in m] == [1, 2]
+  assert "2" in os.listdir(tmp_path / "checkpoints")
+
+
+def test_an_evaluator_check_stops_the_run_before_training(tmp_path, monkeypatch):
+  with pytest.raises(ValueError, match=r"^no negatives: choose --config.evals.broken.operating"):
+    _run_in_process(tmp_path, monkeypatch, fail_at="check")
+  assert sorted(os.listdir(tmp_path)) == [".lock", "config.json"]  # nothing trained or saved
+
+
+def test_a_truncated_validation_shard_stops_the_run_before_training(tmp_path):
+  import numpy as np
+  from conftest import write_tfds_build
+  from launch import config as config_lib, train
+  rng = np.random.default_rng(0)
+  record = lambda i: {"image": rng.integers(0, 256, (40, 50, 3), np.uint8), "label": i,
+                      "file_name": f"n{i}.JPEG"}
+  version_dir = write_tfds_build(tmp_path / "data", "imagenet2012", {
+      "train": [[record(i) for i in range(16)]],
+      "validation": [[record(i) for i in range(4)], [record(i) for i in range(4, 8)]]})
+  shard = f"{version_dir}/imagenet2012-validation.array_record-00001-of-00002"
+  with open(shard, "r+b") as f:
+    f.truncate(os.path.getsize(shard) // 2)
+  config = config_lib.resolve(SMOKE.split("=")[1], [
+      "--config.data.name=imagenet", f"--config.data.dir={tmp_path / 'data'}",
+      "--config.evals.val.split=validation"])
+  with pytest.raises(ValueError) as e:
+    train.run(config, str(tmp_path / "run"))
+  assert str(e.value) == (
+      f"split 'validation' of tfds 'imagenet2012': {shard} holds 0 readable records where the "
+      "build wrote 4 (a truncated or damaged file); replace it from a fresh `tfds build`")
+  assert sorted(os.listdir(tmp_path / "run")) == [".lock", "config.json"]

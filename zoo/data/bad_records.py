@@ -2,7 +2,9 @@
 
 `GuardedSource` wraps a random-access source with a `validate(record)` check. A record
 that fails to read (corrupt or truncated file, missing file) or to validate (wrong size,
-channel count, label out of range) is counted once, reported with its path or index, and
+channel count, label out of range) is counted once, reported with where it is (the
+source's `locate(index)`: an image file's path, an ArrayRecord shard file and the index
+in it; else `name[index]`) and the name the record gives itself, and
 replaced by the next good record, so batches keep their shape and the run stays
 deterministic; it is never trained on. When more than `max_bad_fraction` of the split
 is bad, reading stops with `TooManyBadRecordsError` naming the first offenders.
@@ -34,6 +36,16 @@ def where(record, index: int, name: str) -> str:
   return f"{name}[{index}]"
 
 
+def _place(locate, record, index: int, name: str) -> str:
+  """`locate(index)` (where the record is stored), with the record's own name if it
+  gives one the location does not already say."""
+  place = locate(index) if locate else f"{name}[{index}]"
+  own = where(record, index, name) if record is not None else None
+  if own and own != f"{name}[{index}]" and own not in place:
+    place = f"{place} ({own})"
+  return place
+
+
 class GuardedSource:
   """A random-access source whose bad records are counted, reported and skipped."""
 
@@ -42,7 +54,7 @@ class GuardedSource:
     self.source, self.validate, self.name = source, validate, name
     self.substitute = substitute
     self.max_bad_fraction = max_bad_fraction
-    self.locate = locate or (lambda index: f"{name}[{index}]")  # for records that fail to read
+    self.locate = locate  # index -> where the record is stored (file, shard and index)
     self._lock = threading.Lock()
     self._bad = {}  # index -> "where: why", each bad record once
 
@@ -59,7 +71,7 @@ class GuardedSource:
         self.validate(record)
         return record
       except Exception as e:  # any failure to read or validate makes the record bad
-        place = where(record, j, self.name) if record is not None else self.locate(j)
+        place = _place(self.locate, record, j, self.name)
         self._report(j, f"{place}: {type(e).__name__}: {e}")
         if not self.substitute:
           return None
@@ -78,6 +90,17 @@ class GuardedSource:
           f"{count} bad records in {self.name} ({len(self.source)} records) exceed "
           f"--config.data.max_bad_fraction={self.max_bad_fraction}; first: "
           + "; ".join(self.examples()[:3]))
+
+  def check(self):
+    """Raises, naming the file, if the source's files are damaged (sources that can tell:
+    a `check()` method, e.g. tfds ArrayRecord shards)."""
+    if hasattr(self.source, "check"):
+      self.source.check()
+
+  def labels(self):
+    """Every record's label, read cheaply (no image decoding), or None where the source
+    cannot (no `labels()` method)."""
+    return self.source.labels() if hasattr(self.source, "labels") else None
 
   @property
   def num_bad(self) -> int:

@@ -124,6 +124,15 @@ class _NamedRecords:
   def __repr__(self):
     return f"_NamedRecords({self.records!r})"
 
+  def locate(self, index):  # the shard file and index, as the split reports it
+    return self.records.locate(index)
+
+  def check(self):
+    self.records.check()
+
+  def labels(self):
+    return self.records.labels()
+
 
 def source(data_config, split: str):
   """A random-access source of {'image': uint8 HWC, 'label': grade, 'name', 'file_name'}."""

@@ -368,7 +368,8 @@ def draw(seed: int, split: str, index: int, size: int, lesions: bool = True) -> 
 
 def source(data_config, split: str):
   """Drawn with the disc about `image_size` across, as the real loader's input."""
-  return stand_in.DrawnSource("fundus", draw, data_config, split, data_config.image_size)
+  return stand_in.DrawnSource("fundus", draw, data_config, split, data_config.image_size,
+                              label=grade)
 
 
 def preprocess(data_config, train: bool):

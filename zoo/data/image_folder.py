@@ -54,6 +54,13 @@ class ImageFolderSource:
   def __len__(self):
     return len(self.entries)
 
+  def locate(self, i) -> str:
+    """The file of record `i` (reported when it cannot be read)."""
+    return self.entries[i][0]
+
+  def labels(self):
+    return np.asarray([label for _, label in self.entries], np.int64)
+
   def __getitem__(self, i):
     path, label = self.entries[i]
     with Image.open(path) as image:

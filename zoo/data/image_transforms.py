@@ -99,13 +99,26 @@ def validate_classification(record, num_classes: int, min_size: int = 8):
 
 
 TRAIN_CROPS = ("random", "resized", "center")
+
+
+def resize_size(data_config) -> int:
+  """The shorter side an image is resized to before an `image_size` crop: `resize_ratio`
+  times the crop, as papers state it (256 for 224 crops), so it follows the crop size.
+  A ratio under 1 (a crop larger than the image) is refused naming both keys."""
+  size, ratio = data_config.image_size, data_config.resize_ratio
+  if not ratio >= 1:
+    raise ValueError(f"--config.data.resize_ratio={ratio} makes the resized image "
+                     f"({round(size * ratio)} pixels) smaller than the crop "
+                     f"--config.data.image_size={size}: the ratio must be at least 1")
+  return round(size * ratio)
 EVAL_CROPS = ("center", "ten")
 
 
 def classification_preprocess(data_config, train: bool):
   """Returns `fn(record, rng) -> {'image': uint8 [S,S,3], 'label': int32}`.
 
-  Train (`data.train_crop`): 'random' resizes the shorter side to `resize_size` and takes
+  Train (`data.train_crop`): 'random' resizes the shorter side to `resize_size` (`image_size`
+  x `resize_ratio`) and takes
   a random `image_size` crop (AlexNet, VGG); 'resized' takes an Inception-style
   random-resized crop of at least `min_crop_area` of the image; 'center' resizes and
   crops the centre. Then an optional flip (`random_flip`) and colour jitter
@@ -113,7 +126,7 @@ def classification_preprocess(data_config, train: bool):
   `data.eval_crops='ten'` the image is [10, S, S, 3] (corners, centre and mirrors) and the
   task averages the ten predictions.
   """
-  size, resize = data_config.image_size, data_config.resize_size
+  size, resize = data_config.image_size, resize_size(data_config)
   train_crop = data_config.train_crop
   eval_crops = data_config.eval_crops
   if train_crop not in TRAIN_CROPS:

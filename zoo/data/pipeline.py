@@ -35,13 +35,15 @@ def is_stand_in(module, data_config) -> bool:
 
 
 def open_source(data_config, split: str, *, train: bool = True) -> bad_records.GuardedSource:
-  """The split's records, with bad ones counted and reported; in training they are
-  replaced by the next good record, in evaluation (`train=False`) left out."""
+  """The split's records, with bad ones counted and reported where they are stored (the
+  source's `locate(index)`, if it has one: a file, or a shard file and index); in training
+  they are replaced by the next good record, in evaluation (`train=False`) left out."""
   module = data_module(data_config)
+  source = module.source(data_config, split)
   return bad_records.GuardedSource(
-      module.source(data_config, split), functools.partial(module.validate, data_config),
+      source, functools.partial(module.validate, data_config),
       name=f"{data_config.name}:{split}", max_bad_fraction=data_config.max_bad_fraction,
-      substitute=train)
+      locate=getattr(source, "locate", None), substitute=train)
 
 
 def train_iterator(data_config, source, *, seed: int, local_batch_size: int,

@@ -80,7 +80,8 @@ def draw(seed: int, split: str, index: int, size: int) -> dict:
 
 
 def source(data_config, split: str):
-  return stand_in.DrawnSource("shapes", draw, data_config, split, data_config.resize_size)
+  return stand_in.DrawnSource("shapes", draw, data_config, split, image_transforms.resize_size(data_config),
+                              label=lambda seed, split, index: index % NUM_CLASSES)
 
 
 def preprocess(data_config, train: bool):

@@ -18,7 +18,8 @@ from zoo.tasks.classification import topk_correct
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
+    del name  # its messages need no name
     self.eval_config, self.config = eval_config, config
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
@@ -35,6 +36,10 @@ class Evaluator:
 
     self._sums = jax.jit(sums, compiler_options=conv.compiler_options(
         config.get("cpu_convolutions")))
+
+  def check(self):
+    """Before training: the split's files are readable."""
+    self.source.check()
 
   def run(self, state, workdir=None) -> dict:
     del workdir  # this evaluator writes no tables or pictures

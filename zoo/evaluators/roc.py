@@ -18,6 +18,8 @@ quadratic weighted kappa (the Kaggle competition's metric) are computed on the h
 An optional `ensemble` (checkpoint paths) averages several networks' predictions, as
 Gulshan et al. averaged 10. Writes `roc_SPLIT.png` (the curve with both points and the AUC) and `roc_SPLIT.json`
 (the curve's corners, the thresholds, and both points on both splits) into the workdir.
+Before training, `check()` reads both splits' labels (no images) and stops the run if
+either lacks positive or negative examples, naming the override that picks another split.
 """
 import json
 import os
@@ -25,6 +27,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 from matplotlib.figure import Figure  # not pyplot: no global backend or state
 
@@ -108,8 +111,8 @@ def _corners(fpr, tpr):
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
-    self.eval_config, self.config = eval_config, config
+               process_index=0, process_count=1, name="NAME"):
+    self.eval_config, self.config, self.name = eval_config, config, name
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
     self.num_classes = pipeline.data_module(config.data).NUM_CLASSES
@@ -137,8 +140,36 @@ class Evaluator:
 
   def _name(self):
     c = self.eval_config
-    return (f"ROC evaluation (type='roc', split='{c.split}', operating_split="
+    return (f"ROC evaluation '{self.name}' (type='roc', split='{c.split}', operating_split="
             f"'{c.operating_split}', positive_from={c.positive_from})")
+
+  def _require_both_classes(self, split: str, positives: int, negatives: int):
+    """A ROC curve needs positive and negative examples: else an error naming the
+    overrides that pick another split (or another boundary between the classes)."""
+    if positives and negatives:
+      return
+    c = self.eval_config
+    keys = [k for k in ("operating_split", "split") if c[k] == split]
+    raise ValueError(
+        f"{self._name()}: split '{split}' of data '{self.config.data.name}' has {positives} "
+        f"positive and {negatives} negative examples; a ROC curve needs both: choose "
+        + " and ".join(f"--config.evals.{self.name}.{k}=SPLIT" for k in keys)
+        + f" (a split with both), or another --config.evals.{self.name}.positive_from")
+
+  def check(self):
+    """Before training: each split's files are readable and, from the labels alone (where
+    the data can give them without decoding images), it holds both classes."""
+    for split, source in self.sources.items():
+      source.check()
+      logging.info("%s: reading the labels of split '%s' to check both classes are there",
+                   self.name, split)
+      labels = source.labels()
+      if labels is None:
+        continue
+      labels = np.asarray(labels)
+      labels = labels[(labels >= 0) & (labels < self.num_classes)]  # others are bad records
+      positives = int((labels >= self.eval_config.positive_from).sum())
+      self._require_both_classes(split, positives, len(labels) - positives)
 
   def _gather(self, out):
     if self.process_count > 1:
@@ -157,12 +188,8 @@ class Evaluator:
     keep = out.pop("mask") > 0
     out = {k: v[keep] for k, v in out.items()}
     out["positive"] = out["label"] >= self.eval_config.positive_from
-    positives, total = int(out["positive"].sum()), len(out["positive"])
-    if positives == 0 or positives == total:
-      raise ValueError(
-          f"{self._name()}: split '{split}' of data '{self.config.data.name}' has "
-          f"{positives} positive and {total - positives} negative examples; a ROC curve "
-          "needs both")
+    positives = int(out["positive"].sum())
+    self._require_both_classes(split, positives, len(out["positive"]) - positives)
     return out
 
   def run(self, state, workdir=None) -> dict:
