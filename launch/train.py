@@ -109,6 +109,20 @@ def _run_evaluators(evaluators, state, workdir):
   return results
 
 
+def _finished_results(workdir, ckpt, total_steps):
+  """The results of a run that already reached `total_steps` (its results.json is of that
+  step and so is its newest checkpoint), marked `already_finished`; else None. Re-running a
+  finished run only reports them: evaluating again would log the last step twice."""
+  if not total_steps or ckpt.latest_step() != total_steps:
+    return None
+  try:
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return {**results, "already_finished": True} if results.get("step") == total_steps else None
+
+
 class Setup:
   """What a run is built from, derived from the config: the mesh and shardings, the data,
   the derived step counts, the task and its (abstract) state. Shared with launch.bench."""
@@ -208,6 +222,17 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
                data_module.DESCRIPTION, " [STAND-IN DATA]" if data_module.STAND_IN else "",
                len(train_source), x.steps_per_epoch, total_steps)
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  finished = _finished_results(workdir, ckpt, total_steps)
+  if finished is not None or (total_steps == 0 and not config.init_from
+                              and ckpt.latest_step() is None):
+    preemption.restore()
+    _close_all(ckpt.close, lock and lock.close)
+    if finished is None:  # e.g. --restart archived the only checkpoints
+      raise ValueError(f"--config.total_steps=0 only evaluates, but {ckpt.directory} holds no "
+                       "checkpoint; name the weights with --config.init_from=PATH")
+    logging.info("%s: the run had already finished at step %d; reporting its results",
+                 workdir, total_steps)
+    return finished
   train_iter = x.train_iterator()
 
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),

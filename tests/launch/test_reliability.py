@@ -112,7 +112,8 @@ def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
 def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
   launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2")
   other = ("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}",
-           "--config.total_steps=0", "--config.data.num_eval=40", "--config.eval_batch_size=8")
+           "--config.total_steps=1", "--config.batch_size=8", "--config.data.num_train=64",
+           "--config.data.num_eval=40", "--config.eval_batch_size=8")
   proc = launch(*other, check=False)
   assert proc.returncode == 2
   assert "holds checkpoints of another run (experiment: 'imagenet_vgg_f:smoke' -> " \
@@ -122,6 +123,20 @@ def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
   archived = glob.glob(os.path.join(tmp_path, "archived", "*", "checkpoints", "2"))
   assert archived  # the old run is kept, not deleted
   assert read_json(os.path.join(tmp_path, "results.json"))["val/num_examples"] == 40
+
+
+def test_evaluating_nothing_after_a_restart_is_refused(tmp_path):
+  # --restart archives the checkpoints the run-time check of launch.run saw: nothing is
+  # left to evaluate, and random weights are not evaluated in their place.
+  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2", "--config.checkpoint_every_steps=2",
+         "--config.data.num_eval=8", "--config.eval_batch_size=8", devices=1)
+  proc = launch("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}", "--restart",
+                "--config.total_steps=0", devices=1, check=False)
+  assert proc.returncode == 2
+  assert error_line(proc.stderr) == (
+      f"error: --config.total_steps=0 only evaluates, but {tmp_path}/checkpoints holds no "
+      "checkpoint; name the weights with --config.init_from=PATH")
+  assert not os.path.exists(os.path.join(tmp_path, "results.json"))
 
 
 def test_unwritable_workdir_is_a_clear_error(tmp_path):

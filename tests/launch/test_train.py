@@ -53,7 +53,9 @@ def _flatten(tree, prefix=""):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("smoke"))
-  launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4")
+  proc = launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4")
+  with open(workdir + ".out", "w") as f:  # for test_run_ends_with_a_short_summary
+    f.write(proc.stdout + "\n=== stderr\n" + proc.stderr)
   return workdir
 
 
@@ -71,6 +73,29 @@ def test_smoke_writes_results_and_compiles_once(smoke_run):
   assert [m["step"] for m in metrics if "train/loss" in m] == [2, 4, 6]
   assert [m["step"] for m in metrics if "val/top1_accuracy" in m] == [4, 6]  # every 4 + final
   assert os.listdir(os.path.join(smoke_run, "tensorboard"))
+
+
+def test_run_ends_with_a_short_summary(smoke_run):
+  with open(smoke_run + ".out") as f:
+    stdout, stderr = f.read().split("\n=== stderr\n")
+  results = read_json(os.path.join(smoke_run, "results.json"))
+  lines = stdout.strip().splitlines()
+  assert lines[0].startswith("imagenet_vgg_f:smoke finished at step 6 (6 steps this run, ")
+  assert lines[1].startswith("  data: STAND-IN, embedded stand-in")
+  assert f"val/top1_accuracy {results['val/top1_accuracy']:.4g}" in lines[2]
+  assert lines[-1] == f"  results: {smoke_run}/results.json"
+  assert "{'val/" not in stderr  # no raw dict
+  assert "Unable to initialize backend" not in stderr  # jax's probing of absent backends
+
+
+def test_rerun_of_a_finished_run_only_reports_its_results(smoke_run):
+  before = {name: os.path.getmtime(os.path.join(smoke_run, name))
+            for name in ("metrics.jsonl", "results.json")}
+  proc = launch(SMOKE, f"--workdir={smoke_run}", "--config.eval_every_steps=4", devices=1)
+  assert proc.stdout.startswith("imagenet_vgg_f:smoke had already finished at step 6; "
+                                "nothing was run, its results:\n"), proc.stdout
+  assert before == {name: os.path.getmtime(os.path.join(smoke_run, name)) for name in before}
+  assert [m["step"] for m in read_metrics(smoke_run) if "val/top1_accuracy" in m] == [4, 6]
 
 
 def test_checkpoint_from_8_devices_restores_on_1_and_only_evaluates(smoke_run):
