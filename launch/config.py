@@ -210,7 +210,12 @@ def check_values(config) -> None:
       and "num_epochs" in config:
     raise bad("num_epochs", config.num_epochs, "must be positive (or set --config.total_steps)")
   if config.get("keep_best"):
-    parse_keep_best(config.keep_best)
+    metric, _ = parse_keep_best(config.keep_best)
+    evaluator = metric.split("/")[0]
+    if "/" not in metric or evaluator not in config.get("evals", {}):
+      raise ConfigError(f"bad value '{config.keep_best}' for --config.keep_best: '{metric}' is "
+                        f"not EVALUATOR/METRIC of an evaluator in config.evals "
+                        f"({', '.join(config.get('evals', {}).keys()) or 'none'})")
 
 
 def parse_keep_best(text: str) -> tuple:

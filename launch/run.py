@@ -116,6 +116,10 @@ def summary(results: dict, workdir: str) -> str:
     lines.append("  " + "   ".join(metrics[i:i + 4]))
   if data.get("bad_train_records"):
     lines.append(f"  {data['bad_train_records']} bad training records skipped (see results.json)")
+  best = results.get("best_checkpoint")
+  if best and best.get("step") is not None:
+    lines.append(f"  best {best['metric']} {best['value']:.4g} at step {best['step']}: "
+                 f"{best['directory']} (--config.init_from={workdir}:best)")
   lines.append(f"  results: {os.path.join(workdir, 'results.json')}")
   pictures = sorted(f for f in os.listdir(workdir) if f.endswith(".png"))
   if pictures:

@@ -20,6 +20,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch import checkpoint
+from launch import config as config_lib
 from launch import workdir as workdir_lib
 from launch.writers import MetricWriter
 from zoo.data import pipeline
@@ -233,6 +234,8 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
     logging.info("%s: the run had already finished at step %d; reporting its results",
                  workdir, total_steps)
     return finished
+  best_metric, best_mode = config_lib.parse_keep_best(config.get("keep_best") or "")
+  best = checkpoint.BestCheckpoint(workdir, best_metric, best_mode) if best_metric else None
   train_iter = x.train_iterator()
 
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
@@ -315,17 +318,21 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       if evaluate and step < total_steps:
         results = _run_evaluators(evaluators, state, workdir)
         writer.write(step, results)
+        if best:
+          best.update(step, state, results)
         last_log = (time.time(), step)  # evaluation time is not training time
     flush()
     results = _run_evaluators(evaluators, state, workdir)
     writer.write(step, results)
+    if best:
+      best.update(step, state, results)
   finally:
     progress.close()
     preemption.restore()
     try:
       ckpt.wait()  # a save that failed is the run's error
     finally:
-      _close_all(ckpt.close, writer.close, lock and lock.close)
+      _close_all(ckpt.close, best and best.close, writer.close, lock and lock.close)
 
   results.update({
       "experiment": config.experiment,
@@ -340,6 +347,9 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       "train_step_compilations": len(traces),
       "wall_time_s": time.time() - start_time,
   })
+  if best:
+    results["best_checkpoint"] = {"metric": best.metric, "mode": best.mode, "value": best.best,
+                                  "step": best.best_step, "directory": best.directory}
   if is_main:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2, sort_keys=True)

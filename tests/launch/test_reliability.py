@@ -119,24 +119,18 @@ def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
   assert "holds checkpoints of another run (experiment: 'imagenet_vgg_f:smoke' -> " \
          "'imagenet_vgg_f:synthetic')" in proc.stderr
   assert read_json(os.path.join(tmp_path, "config.json"))["experiment"] == "imagenet_vgg_f:smoke"
-  launch(*other, "--restart")
-  archived = glob.glob(os.path.join(tmp_path, "archived", "*", "checkpoints", "2"))
-  assert archived  # the old run is kept, not deleted
-  assert read_json(os.path.join(tmp_path, "results.json"))["val/num_examples"] == 40
-
-
-def test_evaluating_nothing_after_a_restart_is_refused(tmp_path):
-  # --restart archives the checkpoints the run-time check of launch.run saw: nothing is
-  # left to evaluate, and random weights are not evaluated in their place.
-  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2", "--config.checkpoint_every_steps=2",
-         "--config.data.num_eval=8", "--config.eval_batch_size=8", devices=1)
-  proc = launch("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}", "--restart",
-                "--config.total_steps=0", devices=1, check=False)
+  # Only evaluating after --restart: the checkpoints launch.run saw at start-up are archived,
+  # nothing is left to evaluate, and random weights are not evaluated in their place.
+  proc = launch(*other, "--config.total_steps=0", "--restart", check=False)
   assert proc.returncode == 2
   assert error_line(proc.stderr) == (
       f"error: --config.total_steps=0 only evaluates, but {tmp_path}/checkpoints holds no "
       "checkpoint; name the weights with --config.init_from=PATH")
   assert not os.path.exists(os.path.join(tmp_path, "results.json"))
+  launch(*other, "--restart")
+  archived = glob.glob(os.path.join(tmp_path, "archived", "*", "checkpoints", "2"))
+  assert archived  # the old run is kept, not deleted
+  assert read_json(os.path.join(tmp_path, "results.json"))["val/num_examples"] == 40
 
 
 def test_unwritable_workdir_is_a_clear_error(tmp_path):

@@ -53,7 +53,9 @@ def _flatten(tree, prefix=""):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("smoke"))
-  proc = launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4")
+  # keep_best by the *highest* loss: the best checkpoint is then likely not the last one
+  proc = launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4",
+                "--config.keep_best=val/loss:max")
   with open(workdir + ".out", "w") as f:  # for test_run_ends_with_a_short_summary
     f.write(proc.stdout + "\n=== stderr\n" + proc.stderr)
   return workdir
@@ -96,6 +98,23 @@ def test_rerun_of_a_finished_run_only_reports_its_results(smoke_run):
                                 "nothing was run, its results:\n"), proc.stdout
   assert before == {name: os.path.getmtime(os.path.join(smoke_run, name)) for name in before}
   assert [m["step"] for m in read_metrics(smoke_run) if "val/top1_accuracy" in m] == [4, 6]
+
+
+def test_best_checkpoint_is_kept_and_init_from_picks_it(smoke_run, tmp_path):
+  losses = {m["step"]: m["val/loss"] for m in read_metrics(smoke_run) if "val/loss" in m}
+  best = max(losses, key=losses.get)  # keep_best=val/loss:max
+  assert sorted(losses) == [4, 6]
+  assert os.listdir(os.path.join(smoke_run, "best_checkpoint")) == [str(best)]
+  with open(smoke_run + ".out") as f:
+    assert f"  best val/loss {losses[best]:.4g} at step {best}: {smoke_run}/best_checkpoint " \
+        f"(--config.init_from={smoke_run}:best)" in f.read()
+  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=0",
+         f"--config.init_from={smoke_run}:best")
+  fresh = read_json(os.path.join(tmp_path, "results.json"))
+  assert fresh["val/loss"] == pytest.approx(losses[best], rel=1e-5)
+  with pytest.raises(FileNotFoundError, match=f"'{tmp_path}:best': {tmp_path}/best_checkpoint "
+                     "holds no best checkpoint"):
+    checkpoint.load_params(f"{tmp_path}:best")
 
 
 def test_checkpoint_from_8_devices_restores_on_1_and_only_evaluates(smoke_run):
