@@ -45,7 +45,7 @@ test-all: $(KERAS_STAMP)
 	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP)
-	XLA_FLAGS= $(PY) -m launch.bench --experiment=$(BENCH_EXPERIMENT)
+	XLA_FLAGS= $(PY) -m benchmarks.step --experiment=$(BENCH_EXPERIMENT)
 
 tensorboard: $(TB_STAMP)
 	$(PY) -m tensorboard.main --logdir $(TB_LOGDIR) --port $(TB_PORT)

@@ -67,14 +67,3 @@ class MetricWriter:
       self.file.close()
       self.tb.close()
 
-
-def write_report(out_dir: str, name: str, results: dict, table: str):
-  """`OUT/NAME.json` (the results) and `OUT/NAME.md` (the Markdown table); prints the table.
-  Used by the benchmark scripts."""
-  os.makedirs(out_dir, exist_ok=True)
-  stem = os.path.join(out_dir, name)
-  with open(stem + ".json", "w") as f:
-    json.dump(results, f, indent=2)
-  with open(stem + ".md", "w") as f:
-    f.write(table + "\n")
-  print(table)
