@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import tqdm
 from absl import logging
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch import checkpoint
@@ -33,18 +34,36 @@ class NonFiniteLossError(RuntimeError):
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps."""
+  """SIGTERM as a step at which the loop saves and stops.
+
+  One process: a Python handler sets a flag the loop checks between steps. Several:
+  JAX's preemption service, started by `jax.distributed.initialize`, has its own SIGTERM
+  handler (so none is installed here, which would replace it); a notice to any process
+  reaches all of them through the coordination service, and
+  `reached_preemption_sync_point(step)`, called by every process after every step, turns
+  True at the same step everywhere (the largest step any process had reached, plus one).
+  So all save the same step, even when the scheduler signals only one host.
+  """
 
   def __init__(self):
     self.requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    self.several = jax.process_count() > 1
+    self._previous = None if self.several else signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
 
+  def reached(self, step: int) -> bool:
+    """Whether to save and stop after `step`; with several processes every one must call
+    this after every step."""
+    if self.several and not self.requested:
+      self.requested = multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
+
   def restore(self):
-    signal.signal(signal.SIGTERM, self._previous)
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
 
 def _prefetch_to_device(iterator, to_device, size: int):
@@ -307,11 +326,12 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
         last_log = (time.time(), step)
       save = step % config.checkpoint_every_steps == 0 or step == total_steps
       evaluate = config.eval_every_steps and step % config.eval_every_steps == 0
-      if step % config.log_every_steps == 0 or save or evaluate or preemption.requested:
+      preempted = preemption.reached(step)
+      if step % config.log_every_steps == 0 or save or evaluate or preempted:
         flush()
-      if save or preemption.requested:
+      if save or preempted:
         ckpt.save(step, state, data_state)
-      if preemption.requested:
+      if preempted:
         ckpt.wait()
         logging.warning("SIGTERM: saved step %d in %s; exiting", step, ckpt.directory)
         return {"preempted": step}
