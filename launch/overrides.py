@@ -14,7 +14,8 @@ def _experiment_configs(argv):
       return [config_lib.load_experiment(specs[-1])]
     except config_lib.ConfigError:
       pass
-  return [config_lib.load_experiment(name) for name in config_lib._experiment_names()]  # pylint: disable=protected-access
+  names = config_lib._experiment_names()  # pylint: disable=protected-access
+  return [config_lib.load_experiment(name) for name in names]
 
 
 def flag_error(error: flags.Error, argv) -> str:

@@ -396,7 +396,8 @@ def write_tables(workdir: str, grid: dict, axes: list, settings: list, statuses:
   header, rows = table(workdir, axes, settings, statuses)
   text = _preamble(grid, rows, "Sweep") + markdown(header, rows)
   _write_atomically(os.path.join(workdir, "sweep.md"), text + "\n")
-  fixed = {"experiment": grid["experiment"], "fixed_overrides": " ".join(grid.get("overrides") or [])}
+  fixed = {"experiment": grid["experiment"],
+           "fixed_overrides": " ".join(grid.get("overrides") or [])}
   _write_atomically(os.path.join(workdir, "sweep.csv"), _csv_text(
       [*header, *fixed], [[*row, *fixed.values()] for row in rows]))
   means = aggregate(header, rows, axes, aggregate_key)

@@ -145,7 +145,8 @@ def _finished_results(workdir, ckpt, total_steps):
 
 class Setup:
   """What a run is built from, derived from the config: the mesh and shardings, the data,
-  the derived step counts, the task and its (abstract) state. Shared with benchmarks.step and benchmarks.keras_step."""
+  the derived step counts, the task and its (abstract) state. Shared with benchmarks.step
+  and benchmarks.keras_step."""
 
   def __init__(self, config):
     self.config = config

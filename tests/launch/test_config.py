@@ -96,7 +96,8 @@ def test_list_names_every_experiment_and_variant():
     ("--config.eval_batch_size=0", "bad value '0' for --config.eval_batch_size: must be positive"),
     ("--config.total_steps=-1", "bad value '-1' for --config.total_steps: must not be negative"),
     ("--config.log_every_steps=0", "bad value '0' for --config.log_every_steps"),
-    ("--config.label_smoothing=1.0", "bad value '1.0' for --config.label_smoothing: must be below 1"),
+    ("--config.label_smoothing=1.0",
+     "bad value '1.0' for --config.label_smoothing: must be below 1"),
     ("--config.keep_best=val/loss", "bad value 'val/loss' for --config.keep_best: expected "
      "METRIC:max or METRIC:min"),
 ])

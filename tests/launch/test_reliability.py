@@ -98,8 +98,9 @@ def test_random_kills_and_a_corrupted_checkpoint_end_bitwise_identical(tmp_path,
 def test_sigterm_to_one_of_two_processes_saves_the_same_step_on_both(tmp_path):
   # A scheduler may signal one host only: JAX's preemption service tells the other, and
   # both save the step they agreed on (a lone save would hang in Orbax's barriers).
-  procs = launch_processes(SMOKE, "--config.total_steps=400", "--config.checkpoint_every_steps=1000",
-                           f"--workdir={tmp_path}", wait=False)
+  procs = launch_processes(SMOKE, "--config.total_steps=400",
+                           "--config.checkpoint_every_steps=1000", f"--workdir={tmp_path}",
+                           wait=False)
   try:
     deadline = time.time() + 300
     while not training_started(str(tmp_path)):

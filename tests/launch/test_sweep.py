@@ -267,7 +267,8 @@ def test_shards_split_the_grid_and_any_shard_tables_what_has_finished(tmp_path):
   assert sorted(sum(shards, [])) == sorted(names)
   proc = run_sweep(*args, "--shard=4/4", "--dry_run")
   assert proc.returncode == 2
-  assert error_line(proc.stderr) == "error: --shard=4/4: expected I/N with 0 <= I < N (I counts from 0)"
+  assert error_line(proc.stderr) == \
+      "error: --shard=4/4: expected I/N with 0 <= I < N (I counts from 0)"
 
   # Three runs finished (on two shards' machines), one failed, the rest not yet run.
   for name, top1 in zip(names[:3], (0.5, 0.7, 0.4)):

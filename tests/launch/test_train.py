@@ -225,3 +225,17 @@ def test_two_processes_of_four_devices_match_one_process_of_eight(smoke_run, tmp
   a, b = final_state(smoke_run, 6), final_state(str(tmp_path), 6)
   for (key, x), (_, y) in zip(_flatten(a["params"]), _flatten(b["params"])):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_summary_names_the_pictures_the_evaluators_drew(tmp_path):
+  from launch import run  # pylint: disable=import-outside-toplevel
+  (tmp_path / "roc_test.png").write_bytes(b"")
+  results = {"experiment": "dr_inception_v3:smoke", "step": 6, "train_steps_this_run": 6,
+             "wall_time_s": 12.3, "data": {"stand_in": False, "description": "EyePACS (tfds)"},
+             "test/auc": 0.8125, "test/num_examples": 64.0, "test/kappa": 0.5}
+  assert run.summary(results, str(tmp_path)).splitlines() == [
+      "dr_inception_v3:smoke finished at step 6 (6 steps this run, 12 s)",
+      "  data: EyePACS (tfds)",
+      "  test/auc 0.8125   test/kappa 0.5",
+      f"  results: {tmp_path}/results.json",
+      f"  pictures: {tmp_path}/roc_test.png"]
