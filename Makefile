@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KERAS_STAMP := $(VENV)/.installed-keras
+TB_STAMP := $(VENV)/.installed-tensorboard
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 
 RUN_EXPERIMENT ?= imagenet_vgg_f:synthetic
@@ -12,7 +13,12 @@ RUN_WORKDIR ?= runs/$(subst :,_,$(RUN_EXPERIMENT))
 
 BENCH_EXPERIMENT ?= imagenet_vgg_f:synthetic
 
-.PHONY: run test test-all bench clean
+# make tensorboard: every run under TB_LOGDIR (one workdir or a folder of them) at
+# http://localhost:$(TB_PORT)
+TB_LOGDIR ?= runs
+TB_PORT ?= 6006
+
+.PHONY: run test test-all bench tensorboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +31,10 @@ $(KERAS_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[test,keras]'
 	touch $(KERAS_STAMP)
 
+$(TB_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[tensorboard]'
+	touch $(TB_STAMP)
+
 run: $(STAMP)
 	XLA_FLAGS= $(PY) -m launch.run --experiment=$(RUN_EXPERIMENT) --workdir=$(RUN_WORKDIR)
 
@@ -35,7 +45,10 @@ test-all: $(KERAS_STAMP)
 	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP)
-	XLA_FLAGS= $(PY) -m launch.bench --experiment=$(BENCH_EXPERIMENT)
+	XLA_FLAGS= $(PY) -m benchmarks.step --experiment=$(BENCH_EXPERIMENT)
+
+tensorboard: $(TB_STAMP)
+	$(PY) -m tensorboard.main --logdir $(TB_LOGDIR) --port $(TB_PORT)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -63,6 +63,9 @@ def base_config(**model) -> ml_collections.ConfigDict:
   config.eval_every_steps = 0  # 0: evaluate at the end only
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
+  # 'METRIC:max' or 'METRIC:min' (e.g. 'val/top1_accuracy:max'): also keep the checkpoint
+  # of the best evaluation so far in WORKDIR/best_checkpoint/ (init_from=WORKDIR:best).
+  config.keep_best = ""
   # PATH, or SUBTREE=PATH,... to fill sub-trees of the parameters from several runs.
   config.init_from = ""
   config.frozen = ()  # parameter sub-trees that are not trained, e.g. ('conv1', 'conv2')

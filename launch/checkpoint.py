@@ -1,5 +1,8 @@
 """Orbax checkpoints of the train state together with the data-iterator state.
 
+Also the best checkpoint by a metric (`BestCheckpoint`); reading weights for `init_from`
+and ensembles lives in `zoo/checkpoints.py`, which the library uses too.
+
 A checkpoint that cannot be read back (truncated or corrupted files) is moved to
 `WORKDIR/corrupt_checkpoints/` and the next newest one is used, with a warning.
 
@@ -19,6 +22,8 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
+
+from zoo.checkpoints import BEST_DIR, load_params, restore_on_host  # noqa: F401 (re-exported)
 
 
 class DataStateHandler(ocp.CheckpointHandler):
@@ -129,25 +134,61 @@ class Checkpointer:
       self.manager.close()
 
 
-def restore_on_host(state_dir) -> dict:
-  """A saved state tree as arrays on the first local device, whatever mesh wrote it."""
-  checkpointer = ocp.StandardCheckpointer()
-  metadata = checkpointer.metadata(state_dir).item_metadata
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                        metadata.tree)
-  return checkpointer.restore(state_dir, target)
+class BestCheckpoint:
+  """The train state of the best evaluation so far by one metric (`--config.keep_best=
+  METRIC:max|min`), in `WORKDIR/best_checkpoint/STEP`, for `init_from=WORKDIR:best`.
+
+  A second Orbax manager beside the run's own (max_to_keep=1, `best_fn`/`best_mode` on the
+  metric, which Orbax records with the step), not `best_fn` on the run's manager: that
+  would keep the N best checkpoints instead of the last N, and a resumed run needs the
+  newest one (with its data-iterator state); here the two policies stay independent and
+  the rotation of the last N never deletes the best. Only an improvement is written (a
+  tie keeps the earlier step), so evaluations that do not improve cost nothing; the
+  best value so far is read back from Orbax's record when a run resumes.
+  """
+
+  def __init__(self, workdir: str, metric: str, mode: str):
+    self.metric, self.mode = metric, mode
+    self.directory = os.path.join(os.path.abspath(workdir), BEST_DIR)
+    self.manager = ocp.CheckpointManager(
+        self.directory, item_names=("state",),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, cleanup_tmp_directories=True,
+            best_fn=lambda metrics: metrics[metric], best_mode=mode))
+    step = self.manager.best_step()
+    self.best = (self.manager.metrics(step) or {}).get(metric) if step is not None else None
+    self.best_step = step
+
+  def update(self, step: int, state, results: dict) -> bool:
+    """Saves `state` if `results[metric]` beats the best so far; whether it did."""
+    if self.metric not in results:
+      raise ValueError(f"--config.keep_best: the evaluation gave no '{self.metric}'; it gave "
+                       f"{', '.join(sorted(k for k in results if '/' in k))}")
+    value = float(results[self.metric])
+    if self.best is not None and not (value > self.best if self.mode == "max"
+                                      else value < self.best):
+      return False
+    with _write_errors_to(self.directory):
+      self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
+                        metrics={self.metric: value}, force=True)
+    logging.info("best %s so far: %.6g at step %d (was %s); saved in %s", self.metric, value,
+                 step, "none" if self.best is None else f"{self.best:.6g}", self.directory)
+    self.best, self.best_step = value, step
+    return True
+
+  def wait(self):
+    with _write_errors_to(self.directory):
+      self.manager.wait_until_finished()
+
+  def close(self):
+    with _write_errors_to(self.directory):
+      self.manager.close()
 
 
-def load_params(path: str) -> dict:
-  """The raw state tree of a checkpoint (a workdir, its `checkpoints/` or a step dir),
-  as host arrays, for `init_from`: parameters only, nothing of the optimizer is used."""
-  path = epath.Path(path)
-  for candidate in (path / "checkpoints", path):
-    if candidate.is_dir() and (candidate / "state").is_dir():
-      return restore_on_host(candidate / "state")
-    if candidate.is_dir():
-      steps = ocp.utils.checkpoint_steps(candidate)
-      if steps:
-        return restore_on_host(candidate / str(max(steps)) / "state")
-  raise FileNotFoundError(f"--config.init_from='{path}' holds no checkpoint")
+@contextlib.contextmanager
+def _write_errors_to(directory):
+  try:
+    yield
+  except Exception as e:
+    raise CheckpointWriteError(
+        f"cannot write the best checkpoint to {directory}: {str(e).splitlines()[0]}") from None

@@ -14,6 +14,12 @@ fall on zero padding (7.7% of VGG-F's FLOPs at 224, 31% at 64x64), so the totals
 that count too: XLA's figure for the jitted forward pass is 0.4% (VGG-F) to 0.85%
 (GoogLeNet) above it, the elementwise work. Layers that run in evaluation mode but whose
 results are unused there (GoogLeNet's auxiliary classifiers) are listed and counted.
+
+Training-only heads (GoogLeNet's two auxiliary classifiers, Inception-v3's one) are found,
+for any network, as the parameters the evaluation forward pass does not use: the traced
+`model.apply(..., train=False)` with dead code removed (jax's `dce_jaxpr`) reads no input
+of theirs. The totals give the count without them beside the total (Inception-v3:
+27,143,152 with its head, 23,817,352 without, the published 23.8M).
 """
 import dataclasses
 import math
@@ -21,6 +27,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax._src.interpreters import partial_eval as pe  # dce_jaxpr: no public equivalent
 
 from zoo.data import pipeline
 from zoo.models import conv as conv_lib
@@ -101,12 +108,28 @@ def _row(module, x, y) -> Row:
              flops_unpadded)
 
 
+def unused_in_evaluation(model, variables, image) -> list:
+  """Paths ('aux/fc/kernel', ...) of the parameters the evaluation forward pass does not use."""
+  flat, treedef = jax.tree_util.tree_flatten_with_path(variables)
+
+  def forward(x, *leaves):
+    return model.apply(jax.tree_util.tree_unflatten(treedef, leaves), x, train=False)
+
+  closed = jax.make_jaxpr(forward)(image, *(leaf for _, leaf in flat))
+  _, used = pe.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
+  used = used[1:]  # the image
+  paths = ["/".join(str(getattr(k, "key", k)) for k in path) for path, _ in flat]
+  return [p.removeprefix("params/") for p, u in zip(paths, used)
+          if not u and p.startswith("params/")]
+
+
 def describe(config):
   """(rows, totals) of `config`'s network on one `data.image_size`^2 image.
 
-  totals: 'params' (every parameter of the model), 'state' (other variables, e.g. batch
-  statistics), 'flops' and 'flops_unpadded' (per example, the rows' sums), 'image_size',
-  'num_classes'.
+  totals: 'params' (every parameter of the model), 'params_inference' (without those
+  only training uses: auxiliary heads), 'training_only' (those heads' top-level names),
+  'state' (other variables, e.g. batch statistics), 'flops' and 'flops_unpadded' (per
+  example, the rows' sums), 'image_size', 'num_classes'.
   """
   num_classes = pipeline.data_module(config.data).NUM_CLASSES
   model = classification.build_model(config.model, num_classes)
@@ -123,7 +146,12 @@ def describe(config):
   with nn.intercept_methods(record):
     variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), image)
   count = lambda tree: sum(v.size for v in jax.tree.leaves(tree))
+  unused = unused_in_evaluation(model, variables, image)
+  sizes = {"/".join(str(getattr(k, "key", k)) for k in path): leaf.size for path, leaf
+           in jax.tree_util.tree_flatten_with_path(variables.get("params", {}))[0]}
   totals = {"params": count(variables.get("params", {})),
+            "params_inference": count(variables.get("params", {})) - sum(sizes[p] for p in unused),
+            "training_only": sorted({p.split("/")[0] for p in unused}),
             "state": count({k: v for k, v in variables.items() if k != "params"}),
             "flops": sum(r.flops for r in rows),
             "flops_unpadded": sum(r.flops_unpadded for r in rows),
@@ -149,6 +177,9 @@ def format_table(rows, totals) -> str:
   size = totals["image_size"]
   lines += ["", f"input {size}x{size}x3, {totals['num_classes']} classes",
             f"parameters: {totals['params']:,}"
+            + (f" ({totals['params_inference']:,} without the training-only "
+               f"head{'s' if len(totals['training_only']) > 1 else ''}: "
+               f"{', '.join(totals['training_only'])})" if totals["training_only"] else "")
             + (f" (+ {totals['state']:,} non-trained state)" if totals["state"] else ""),
             f"FLOPs per example, forward: {totals['flops']:,} ({totals['flops'] / 1e9:.2f} G; "
             "2 x multiply-adds of convolutions and dense layers)",

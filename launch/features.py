@@ -18,7 +18,7 @@ import tqdm
 from absl import logging
 from array_record.python import array_record_module
 
-from launch import checkpoint
+from zoo import checkpoints
 from zoo.data import pipeline, ucf101, video_features
 from zoo.models import conv
 from zoo.tasks import classification
@@ -33,7 +33,7 @@ def _cnn(run_dir: str, compiler_options: dict):
     run_config = json.load(f)
   model_config = ml_collections.ConfigDict(run_config["model"])
   model = classification.build_model(model_config, 0)  # num_classes=0: fc7 features
-  params = checkpoint.load_params(run_dir)["params"]
+  params = checkpoints.load_params(run_dir)["params"]
   params = {k: v for k, v in params.items() if k != "fc8"}
   mode = run_config.get("input_normalization", "imagenet")
   dtype = jnp.dtype(model_config.get("dtype", "float32"))

@@ -4,6 +4,7 @@
   python -m launch.run --list
   python -m launch.run --experiment=NAME[:ARG] --describe [--config.a.b=VALUE ...]
   python -m launch.run --experiment=NAME[:ARG] --workdir=DIR --stage=NAME  (one prerequisite)
+  python -m launch.run --experiment=NAME[:ARG] --print_config [--config.a.b=VALUE ...]
 
 Multi-host: pass --coordinator_address/--num_processes/--process_id (or set
 JAX_COORDINATOR_ADDRESS, or run under a cluster jax.distributed detects).
@@ -23,6 +24,8 @@ flags.DEFINE_bool("describe", False, "Print the network of the experiment's conf
                   "layer (kernel, stride, padding, output shape, parameters, FLOPs), then exit.")
 flags.DEFINE_string("stage", None, "Run only this prerequisite stage of the experiment "
                     "(prepared data, a pretrained network, features), then exit.")
+flags.DEFINE_bool("print_config", False, "Print the experiment's resolved config (overrides "
+                  "applied), one KEY=VALUE line per setting, then exit.")
 flags.DEFINE_bool("restart", False, "If the workdir holds another experiment's run, archive "
                   "it into WORKDIR/archived/ and start afresh (default: refuse).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
@@ -56,6 +59,9 @@ def main(overrides):
     config = config_lib.resolve(FLAGS.experiment, overrides)
   except config_lib.ConfigError as e:
     _fail(str(e))
+  if FLAGS.print_config:
+    print(config_lib.format_config(config))
+    return
   if FLAGS.describe:
     from launch import describe
     try:
@@ -65,6 +71,10 @@ def main(overrides):
     return
   if not FLAGS.workdir:
     _fail("--workdir=DIR is required")
+  if config.get("total_steps") == 0 and not config.get("init_from") and \
+      not _has_checkpoint(FLAGS.workdir):
+    _fail(f"--config.total_steps=0 only evaluates, but --workdir={FLAGS.workdir} holds no "
+          "checkpoint; name the weights with --config.init_from=PATH (or check the path)")
 
   import jax
   if FLAGS.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS"):
@@ -83,9 +93,45 @@ def main(overrides):
     results = train.run(config, FLAGS.workdir, restart=FLAGS.restart)
   except (train.NonFiniteLossError, workdir.WorkdirError, OSError, ValueError) as e:
     _fail(str(e), hard=True)
-  if "preempted" not in results:
-    summary = {k: v for k, v in results.items() if isinstance(v, float) and "/" in k}
-    logging.info("results: %s", summary)
+  if "preempted" not in results and jax.process_index() == 0:
+    print(summary(results, FLAGS.workdir), flush=True)
+
+
+def _has_checkpoint(workdir: str) -> bool:
+  """Whether `WORKDIR/checkpoints` holds a step (without importing orbax)."""
+  try:
+    return any(name.isdigit() for name in os.listdir(os.path.join(workdir, "checkpoints")))
+  except OSError:
+    return False
+
+
+def summary(results: dict, workdir: str) -> str:
+  """The end of a run in a few lines: what ran on which data, the evaluators' metrics, where
+  results.json and the pictures the evaluators drew are."""
+  data = results.get("data", {})
+  if results.get("already_finished"):
+    head = (f"{results['experiment']} had already finished at step {results['step']}; "
+            "nothing was run, its results:")
+  else:
+    head = (f"{results['experiment']} finished at step {results['step']} "
+            f"({results['train_steps_this_run']} steps this run, {results['wall_time_s']:.0f} s)")
+  lines = [head, f"  data: {'STAND-IN, ' if data.get('stand_in') else ''}"
+                 f"{data.get('description', data.get('name', '?'))}"]
+  metrics = [f"{k} {v:.4g}" for k, v in results.items()
+             if "/" in k and isinstance(v, float) and not k.endswith("/num_examples")]
+  for i in range(0, len(metrics), 4):
+    lines.append("  " + "   ".join(metrics[i:i + 4]))
+  if data.get("bad_train_records"):
+    lines.append(f"  {data['bad_train_records']} bad training records skipped (see results.json)")
+  best = results.get("best_checkpoint")
+  if best and best.get("step") is not None:
+    lines.append(f"  best {best['metric']} {best['value']:.4g} at step {best['step']}: "
+                 f"{best['directory']} (--config.init_from={workdir}:best)")
+  lines.append(f"  results: {os.path.join(workdir, 'results.json')}")
+  pictures = sorted(f for f in os.listdir(workdir) if f.endswith(".png"))
+  if pictures:
+    lines.append(f"  pictures: {', '.join(os.path.join(workdir, f) for f in pictures)}")
+  return "\n".join(lines)
 
 
 if __name__ == "__main__":

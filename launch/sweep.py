@@ -28,14 +28,26 @@ SIGTERM (it saves a checkpoint and exits), then the sweep stops (exit 128 + sign
 `DIR/sweep.json` records the grid: a different grid in the same DIR is refused.
 After every setting `DIR/sweep.md` and `DIR/sweep.csv` are rewritten: one row per
 setting with its axis values, the evaluator metrics and `train_steps_per_s`,
-`wall_time_s` of its `results.json`, and its status (done / skipped-done / failed /
-pending).
+`wall_time_s` of its `results.json`, whether its data was a stand-in, and its status
+(done / skipped-done / failed / pending); `sweep.md` opens with the experiment and the
+fixed overrides, `sweep.csv` repeats them in columns of their own.
+
+Over several machines: `--shard=I/N` (I from 0, e.g. a scheduler's array index) runs
+settings I, I+N, I+2N, ... of the grid; every shard may write into the same DIR on a
+shared file system, and each one's tables show every setting that has finished (a failed
+setting leaves `FAILED` in its folder for the others to see). `--report` only rebuilds
+the tables from what has finished, running nothing.
+
+With an axis named `seed` (or the axis `--aggregate=KEY` names), `DIR/sweep_mean.md` and
+`.csv` give each metric's mean +- standard deviation (n - 1 in the denominator) over that
+axis, one row per setting of the other axes, from the finished runs (n of them).
 """
 import csv
 import ctypes
 import fcntl
 import hashlib
 import importlib
+import io
 import itertools
 import json
 import os
@@ -47,6 +59,7 @@ import sys
 import time
 from typing import NamedTuple
 
+import numpy as np
 from absl import app, flags
 
 from launch import config as config_lib
@@ -58,6 +71,11 @@ flags.DEFINE_string("workdir", None, "The sweep's folder: one sub-workdir per se
 flags.DEFINE_string("sweep", "", "Axes 'KEY=V1,V2 KEY2=V1,V2', the first outermost.")
 flags.DEFINE_string("sweep_file", None, "A file of axes, one per line, '#' comments.")
 flags.DEFINE_bool("dry_run", False, "Validate, print each setting's command line, exit.")
+flags.DEFINE_string("shard", "0/1", "I/N: run settings I, I+N, ... of the grid (I from 0), "
+                    "e.g. one job of a scheduler's array; tables show every finished setting.")
+flags.DEFINE_bool("report", False, "Only rebuild the tables from the finished settings.")
+flags.DEFINE_string("aggregate", "seed", "An axis to average over: mean +- std of each "
+                    "metric per setting of the other axes in sweep_mean.md/.csv (if present).")
 FLAGS = flags.FLAGS
 
 RUN_METRICS = ("train_steps_per_s", "wall_time_s")
@@ -79,6 +97,18 @@ class Setting(NamedTuple):
 
 class SweepError(RuntimeError):
   """The sweep's folder cannot be used; the message says why."""
+
+
+def parse_shard(text: str) -> tuple:
+  """'I/N' -> (I, N), 0 <= I < N."""
+  index, sep, count = text.partition("/")
+  try:
+    index, count = int(index), int(count)
+  except ValueError:
+    index = count = None
+  if not sep or count is None or not 0 <= index < count:
+    raise config_lib.ConfigError(f"--shard={text}: expected I/N with 0 <= I < N (I counts from 0)")
+  return index, count
 
 
 def _split_top_level(text: str, separators: str) -> list:
@@ -133,15 +163,6 @@ def experiment_switches(spec: str) -> dict:
   return getattr(importlib.import_module(f"experiments.{name}"), "SWITCHES", {})
 
 
-def _as_text(value) -> str:
-  """A Python value as launch.config parses it back."""
-  if isinstance(value, bool):
-    return str(value).lower()
-  if value is None:
-    return "none"
-  return value if isinstance(value, str) else repr(value)
-
-
 def _key(override: str) -> str:
   return override.removeprefix("--").removeprefix("config.").partition("=")[0]
 
@@ -153,7 +174,7 @@ def _value_overrides(axis: Axis, value: str, switches: dict) -> tuple:
   if value not in options:
     raise config_lib.ConfigError(f"axis '{axis.key}': unknown value '{value}' of switch "
                                  f"'{axis.key}'; known: {', '.join(options)}")
-  return tuple(f"{k}={_as_text(v)}" for k, v in options[value].items())
+  return tuple(f"{k}={config_lib.as_text(v)}" for k, v in options[value].items())
 
 
 def _check_disjoint(axes, options, overrides):
@@ -223,11 +244,15 @@ def _describe(field: str, value) -> str:
   return repr(value)
 
 
-def claim(workdir: str, grid: dict):
-  """Refuses a DIR holding another grid, locks it against a second sweep, records the grid.
+def _write_atomically(path: str, text: str):
+  """Other shards may read or write the same file at the same time."""
+  with open(f"{path}.{os.getpid()}.tmp", "w", newline="") as f:
+    f.write(text)
+  os.replace(f"{path}.{os.getpid()}.tmp", path)
 
-  Returns the lock (keep it open).
-  """
+
+def check_grid(workdir: str, grid: dict):
+  """Raises `SweepError` if `DIR/sweep.json` records another grid."""
   path = os.path.join(workdir, "sweep.json")
   if os.path.exists(path):
     with open(path) as f:
@@ -238,15 +263,26 @@ def claim(workdir: str, grid: dict):
                        for k in differs)
       raise SweepError(f"{path} holds another sweep ({diff}); re-run it with the same "
                        "grid or use another --workdir")
+
+
+def claim(workdir: str, grid: dict, shard=(0, 1)):
+  """Refuses a DIR holding another grid, locks it (the shard of it) against a second sweep,
+  records the grid.
+
+  Returns the lock (keep it open).
+  """
+  check_grid(workdir, grid)
   os.makedirs(workdir, exist_ok=True)
-  lock = open(os.path.join(workdir, ".sweep.lock"), "a+")
+  index, count = shard
+  name = ".sweep.lock" if count == 1 else f".sweep-{index}-of-{count}.lock"
+  lock = open(os.path.join(workdir, name), "a+")
   try:
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
     lock.close()
-    raise SweepError(f"--workdir={workdir} is in use by another sweep") from None
-  with open(path, "w") as f:
-    json.dump(grid, f, indent=2)
+    what = "another sweep" if count == 1 else f"another sweep of shard {index}/{count}"
+    raise SweepError(f"--workdir={workdir} is in use by {what}") from None
+  _write_atomically(os.path.join(workdir, "sweep.json"), json.dumps(grid, indent=2))
   return lock
 
 
@@ -265,16 +301,70 @@ def _metrics(results: dict) -> dict:
           and not isinstance(v, bool)}
 
 
+def _data_kind(results) -> str:
+  if not results or "data" not in results:
+    return ""
+  return "stand-in" if results["data"].get("stand_in") else "real"
+
+
 def table(workdir: str, axes: list, settings: list, statuses: dict):
-  """(header, rows): the axis values, the final metrics of each run, its status."""
-  metrics = {s.name: _metrics(read_results(os.path.join(workdir, s.name)) or {})
+  """(header, rows): the axis values, the final metrics of each run, its data (stand-in or
+  real), its status."""
+  results = {s.name: read_results(os.path.join(workdir, s.name)) or {}
              for s in settings if statuses[s.name] in FINISHED}
+  metrics = {name: _metrics(r) for name, r in results.items()}
   evaluator_keys = sorted({k for m in metrics.values() for k in m if "/" in k})
   keys = [*evaluator_keys, *RUN_METRICS]
-  header = [*(a.key for a in axes), *keys, "status"]
+  header = [*(a.key for a in axes), *keys, "data", "status"]
   rows = [[*s.values.values(), *(metrics.get(s.name, {}).get(k) for k in keys),
-           statuses[s.name]] for s in settings]
+           _data_kind(results.get(s.name)), statuses[s.name]] for s in settings]
   return header, rows
+
+
+def aggregate(header: list, rows: list, axes: list, key: str):
+  """(header, rows) of the mean and sample standard deviation of every metric over axis
+  `key`, one row per setting of the other axes (finished runs only); None without that axis."""
+  names = [a.key for a in axes]
+  if key not in names:
+    return None
+  others = [i for i, name in enumerate(names) if name != key]
+  metric_columns = range(len(names), len(header) - 2)
+  groups = {}
+  for row in rows:
+    group = groups.setdefault(tuple(row[i] for i in others), [])
+    if row[-1] in FINISHED:
+      group.append(row)
+  out_header = [*(names[i] for i in others), "n", *(header[i] for i in metric_columns)]
+  out_rows = []
+  for group_values, group in groups.items():
+    cells = []
+    for i in metric_columns:
+      values = [row[i] for row in group if row[i] is not None]
+      mean = float(np.mean(values)) if values else None
+      std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+      cells.append((mean, std))
+    out_rows.append([*group_values, len(group), *cells])
+  return out_header, out_rows
+
+
+def _mean_std_cell(value) -> str:
+  if not isinstance(value, tuple):
+    return _cell(value)
+  mean, std = value
+  if mean is None:
+    return ""
+  return f"{mean:.4g} +- {std:.2g}" if std is not None else f"{mean:.4g}"
+
+
+def _preamble(grid: dict, rows: list, what: str) -> str:
+  overrides = " ".join(grid.get("overrides") or []) or "none"
+  kinds = {row[-2] for row in rows if row[-2]}
+  data = {frozenset({"stand-in"}): "STAND-IN data (not a real dataset) in every finished run",
+          frozenset({"real"}): "real data in every finished run",
+          frozenset(): "no run has finished yet"}.get(frozenset(kinds),
+                                                      "mixed: see the data column")
+  return (f"{what} of `{grid['experiment']}`; fixed overrides: `{overrides}`; "
+          f"data: {data}.\n\n")
 
 
 def _cell(value) -> str:
@@ -284,23 +374,46 @@ def _cell(value) -> str:
 
 
 def markdown(header: list, rows: list) -> str:
-  cells = [header, *([_cell(v) for v in row] for row in rows)]
+  cells = [header, *([_mean_std_cell(v) for v in row] for row in rows)]
   widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
   lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
   lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
   return "\n".join(lines)
 
 
-def write_tables(workdir: str, axes: list, settings: list, statuses: dict) -> str:
-  """Writes `sweep.md` and `sweep.csv`; returns the Markdown."""
+def _csv_text(header: list, rows: list) -> str:
+  out = io.StringIO()
+  writer = csv.writer(out)
+  writer.writerow(header)
+  writer.writerows([["" if v is None else v for v in row] for row in rows])
+  return out.getvalue()
+
+
+def write_tables(workdir: str, grid: dict, axes: list, settings: list, statuses: dict,
+                 aggregate_key: str = "seed") -> str:
+  """Writes `sweep.md` and `sweep.csv` (and `sweep_mean.*` when an axis is `aggregate_key`);
+  returns the Markdown."""
   header, rows = table(workdir, axes, settings, statuses)
-  text = markdown(header, rows)
-  with open(os.path.join(workdir, "sweep.md"), "w") as f:
-    f.write(text + "\n")
-  with open(os.path.join(workdir, "sweep.csv"), "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(header)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
+  text = _preamble(grid, rows, "Sweep") + markdown(header, rows)
+  _write_atomically(os.path.join(workdir, "sweep.md"), text + "\n")
+  fixed = {"experiment": grid["experiment"],
+           "fixed_overrides": " ".join(grid.get("overrides") or [])}
+  _write_atomically(os.path.join(workdir, "sweep.csv"), _csv_text(
+      [*header, *fixed], [[*row, *fixed.values()] for row in rows]))
+  means = aggregate(header, rows, axes, aggregate_key)
+  if means:
+    mean_header, mean_rows = means
+    mean_text = (_preamble(grid, rows, f"Mean +- standard deviation over `{aggregate_key}`, sweep")
+                 + markdown(mean_header, mean_rows))
+    _write_atomically(os.path.join(workdir, "sweep_mean.md"), mean_text + "\n")
+    metric_start = mean_header.index("n") + 1
+    flat_header = [*mean_header[:metric_start],
+                   *(f"{h}_{kind}" for h in mean_header[metric_start:] for kind in ("mean", "std")),
+                   *fixed]
+    flat_rows = [[*row[:metric_start], *(v for cell in row[metric_start:] for v in cell),
+                  *fixed.values()] for row in mean_rows]
+    _write_atomically(os.path.join(workdir, "sweep_mean.csv"), _csv_text(flat_header, flat_rows))
+    text += "\n\n" + mean_text
   return text
 
 
@@ -335,13 +448,24 @@ def _error_line(log_path: str, start: int) -> str:
   return (errors or lines or ["no output"])[-1]
 
 
+def status_on_disk(run_dir: str) -> str:
+  """The status of a setting another shard (or an earlier sweep) ran: done, failed, pending."""
+  if read_results(run_dir) is not None:
+    return "done"
+  return "failed" if os.path.exists(os.path.join(run_dir, "FAILED")) else "pending"
+
+
 def run_setting(argv: list, run_dir: str, interrupt: _Interrupt) -> str:
-  """Runs one `launch.run`, output appended to `run_dir/log.txt`; returns its status."""
+  """Runs one `launch.run`, output appended to `run_dir/log.txt`; returns its status (a
+  failure also leaves `run_dir/FAILED`, with the error, for other shards' tables)."""
   log_path = os.path.join(run_dir, "log.txt")
+  failed_path = os.path.join(run_dir, "FAILED")
   start_time = time.time()
   try:
     os.makedirs(run_dir, exist_ok=True)
     log = open(log_path, "a")
+    if os.path.exists(failed_path):
+      os.remove(failed_path)
   except OSError as e:
     print(f"  failed: cannot write {log_path}: {e.strerror}", flush=True)
     return "failed"
@@ -364,33 +488,51 @@ def run_setting(argv: list, run_dir: str, interrupt: _Interrupt) -> str:
   if interrupt.signum or returncode == 0:  # exit 0 without results: it was preempted
     print(f"  interrupted after {seconds:.0f} s; a re-run resumes it", flush=True)
     return "pending"
-  print(f"  failed (exit {returncode}) after {seconds:.0f} s: {_error_line(log_path, start)}"
-        f"\n  log: {log_path}", flush=True)
+  error = _error_line(log_path, start)
+  print(f"  failed (exit {returncode}) after {seconds:.0f} s: {error}\n  log: {log_path}",
+        flush=True)
+  try:
+    with open(failed_path, "w") as f:
+      f.write(f"exit {returncode}: {error}\n")
+  except OSError:
+    pass
   return "failed"
 
 
-def run_grid(spec: str, workdir: str, axes: list, settings: list, overrides=()) -> int:
-  """Runs the settings in order, skipping finished ones; returns the exit status."""
+def run_grid(spec: str, workdir: str, axes: list, settings: list, overrides=(), *,
+             grid: dict, shard=(0, 1), aggregate_key: str = "seed") -> int:
+  """Runs this shard's settings in order, skipping finished ones; returns the exit status."""
   interrupt = _Interrupt()
-  statuses = {s.name: "pending" for s in settings}
-  text = write_tables(workdir, axes, settings, statuses)
-  for i, setting in enumerate(settings, 1):
+  index, count = shard
+  mine = settings[index::count]
+  statuses = {s.name: status_on_disk(os.path.join(workdir, s.name)) for s in settings}
+
+  def tables():
+    for s in settings:  # other shards' progress
+      if s not in mine:
+        statuses[s.name] = status_on_disk(os.path.join(workdir, s.name))
+    return write_tables(workdir, grid, axes, settings, statuses, aggregate_key)
+
+  for s in mine:
+    statuses[s.name] = "pending"
+  text = tables()
+  for i, setting in enumerate(mine, 1):
     if interrupt.signum:
       break
     run_dir = os.path.join(workdir, setting.name)
     if read_results(run_dir) is not None:
-      print(f"[{i}/{len(settings)}] {setting.name}: skipped, already done", flush=True)
+      print(f"[{i}/{len(mine)}] {setting.name}: skipped, already done", flush=True)
       statuses[setting.name] = "skipped-done"
     else:
-      print(f"[{i}/{len(settings)}] {setting.name}: running (log: "
+      print(f"[{i}/{len(mine)}] {setting.name}: running (log: "
             f"{os.path.join(run_dir, 'log.txt')})", flush=True)
       statuses[setting.name] = run_setting(command(spec, workdir, setting, overrides),
                                            run_dir, interrupt)
-    text = write_tables(workdir, axes, settings, statuses)
+    text = tables()
   print(f"\n{text}\n\n(tables: {os.path.join(workdir, 'sweep.md')}, sweep.csv)")
   if interrupt.signum:
     return 128 + interrupt.signum
-  return 0 if all(s in FINISHED for s in statuses.values()) else 1
+  return 0 if all(statuses[s.name] in FINISHED for s in mine) else 1
 
 
 def _fail(message: str):
@@ -405,22 +547,35 @@ def main(overrides):
     axes = read_sweep_file(FLAGS.sweep_file) if FLAGS.sweep_file else []
     axes += parse_axes(FLAGS.sweep)
     settings = expand(FLAGS.experiment, axes, overrides)
+    shard = parse_shard(FLAGS.shard)
+    if FLAGS["aggregate"].present and FLAGS.aggregate not in [a.key for a in axes]:
+      raise config_lib.ConfigError(f"--aggregate={FLAGS.aggregate} is not an axis of the sweep")
   except config_lib.ConfigError as e:
     _fail(str(e))
   if not FLAGS.workdir:
     _fail("--workdir=DIR is required")
+  mine = settings[shard[0]::shard[1]]
   if FLAGS.dry_run:
-    for setting in settings:
+    for setting in mine:
       print(shlex.join(command(FLAGS.experiment, FLAGS.workdir, setting, overrides)))
     return
   grid = {"experiment": FLAGS.experiment, "axes": [[a.key, list(a.values)] for a in axes],
           "overrides": list(overrides)}
+  if FLAGS.report:
+    statuses = {s.name: status_on_disk(os.path.join(FLAGS.workdir, s.name)) for s in settings}
+    try:
+      check_grid(FLAGS.workdir, grid)  # no lock: shards may be running
+    except (SweepError, OSError) as e:
+      _fail(str(e))
+    print(write_tables(FLAGS.workdir, grid, axes, settings, statuses, FLAGS.aggregate))
+    return
   try:
-    lock = claim(FLAGS.workdir, grid)
+    lock = claim(FLAGS.workdir, grid, shard)
   except (SweepError, OSError) as e:
     _fail(str(e))
   with lock:
-    sys.exit(run_grid(FLAGS.experiment, FLAGS.workdir, axes, settings, overrides))
+    sys.exit(run_grid(FLAGS.experiment, FLAGS.workdir, axes, settings, overrides, grid=grid,
+                      shard=shard, aggregate_key=FLAGS.aggregate))
 
 
 if __name__ == "__main__":

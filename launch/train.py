@@ -17,9 +17,11 @@ import jax
 import numpy as np
 import tqdm
 from absl import logging
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch import checkpoint
+from launch import config as config_lib
 from launch import workdir as workdir_lib
 from launch.writers import MetricWriter
 from zoo.data import pipeline
@@ -32,18 +34,36 @@ class NonFiniteLossError(RuntimeError):
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps."""
+  """SIGTERM as a step at which the loop saves and stops.
+
+  One process: a Python handler sets a flag the loop checks between steps. Several:
+  JAX's preemption service, started by `jax.distributed.initialize`, has its own SIGTERM
+  handler (so none is installed here, which would replace it); a notice to any process
+  reaches all of them through the coordination service, and
+  `reached_preemption_sync_point(step)`, called by every process after every step, turns
+  True at the same step everywhere (the largest step any process had reached, plus one).
+  So all save the same step, even when the scheduler signals only one host.
+  """
 
   def __init__(self):
     self.requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    self.several = jax.process_count() > 1
+    self._previous = None if self.several else signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
 
+  def reached(self, step: int) -> bool:
+    """Whether to save and stop after `step`; with several processes every one must call
+    this after every step."""
+    if self.several and not self.requested:
+      self.requested = multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
+
   def restore(self):
-    signal.signal(signal.SIGTERM, self._previous)
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
 
 def _prefetch_to_device(iterator, to_device, size: int):
@@ -168,9 +188,24 @@ def _run_evaluators(evaluators, state, workdir):
   return results, failures
 
 
+def _finished_results(workdir, ckpt, total_steps):
+  """The results of a run that already reached `total_steps` (its results.json is of that
+  step and so is its newest checkpoint), marked `already_finished`; else None. Re-running a
+  finished run only reports them: evaluating again would log the last step twice."""
+  if not total_steps or ckpt.latest_step() != total_steps:
+    return None
+  try:
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return {**results, "already_finished": True} if results.get("step") == total_steps else None
+
+
 class Setup:
   """What a run is built from, derived from the config: the mesh and shardings, the data,
-  the derived step counts, the task and its (abstract) state. Shared with launch.bench."""
+  the derived step counts, the task and its (abstract) state. Shared with benchmarks.step
+  and benchmarks.keras_step."""
 
   def __init__(self, config):
     self.config = config
@@ -270,6 +305,19 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   evaluators = _build_evaluators(config, x.task, x.to_device)
   _check_before_training(train_source, evaluators)  # before anything compiles or trains
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  finished = _finished_results(workdir, ckpt, total_steps)
+  if finished is not None or (total_steps == 0 and not config.init_from
+                              and ckpt.latest_step() is None):
+    preemption.restore()
+    _close_all(ckpt.close, lock and lock.close)
+    if finished is None:  # e.g. --restart archived the only checkpoints
+      raise ValueError(f"--config.total_steps=0 only evaluates, but {ckpt.directory} holds no "
+                       "checkpoint; name the weights with --config.init_from=PATH")
+    logging.info("%s: the run had already finished at step %d; reporting its results",
+                 workdir, total_steps)
+    return finished
+  best_metric, best_mode = config_lib.parse_keep_best(config.get("keep_best") or "")
+  best = checkpoint.BestCheckpoint(workdir, best_metric, best_mode) if best_metric else None
   train_iter = x.train_iterator()
 
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
@@ -336,28 +384,33 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
         last_log = (time.time(), step)
       save = step % config.checkpoint_every_steps == 0 or step == total_steps
       evaluate = config.eval_every_steps and step % config.eval_every_steps == 0
-      if step % config.log_every_steps == 0 or save or evaluate or preemption.requested:
+      preempted = preemption.reached(step)
+      if step % config.log_every_steps == 0 or save or evaluate or preempted:
         flush()
-      if save or preemption.requested:
+      if save or preempted:
         ckpt.save(step, state, data_state)
-      if preemption.requested:
+      if preempted:
         ckpt.wait()
         logging.warning("SIGTERM: saved step %d in %s; exiting", step, ckpt.directory)
         return {"preempted": step}
       if evaluate and step < total_steps:  # a failure is logged; training goes on
         results, _ = _run_evaluators(evaluators, state, workdir)
         writer.write(step, results)
+        if best:
+          best.update(step, state, results)
         last_log = (time.time(), step)  # evaluation time is not training time
     flush()
     results, failures = _run_evaluators(evaluators, state, workdir)
     writer.write(step, results)
+    if best:
+      best.update(step, state, results)
   finally:
     progress.close()
     preemption.restore()
     try:
       ckpt.wait()  # a save that failed is the run's error
     finally:
-      _close_all(ckpt.close, writer.close, lock and lock.close)
+      _close_all(ckpt.close, best and best.close, writer.close, lock and lock.close)
 
   results.update({
       "experiment": config.experiment,
@@ -375,6 +428,9 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   if failures:
     results["failed_evaluations"] = failures
   path = os.path.join(workdir, "results.json")
+  if best:
+    results["best_checkpoint"] = {"metric": best.metric, "mode": best.mode, "value": best.best,
+                                  "step": best.best_step, "directory": best.directory}
   if is_main:
     with open(path, "w") as f:
       json.dump(results, f, indent=2, sort_keys=True)

@@ -13,7 +13,8 @@ import time
 
 # What makes two configs the same run; other fields (total_steps, lr...) may change on resume.
 IDENTITY = ("experiment", "task", "model.name", "data.name")
-RUN_FILES = ("checkpoints", "config.json", "metrics.jsonl", "results.json", "tensorboard")
+RUN_FILES = ("checkpoints", "config.json", "metrics.jsonl", "results.json", "tensorboard",
+             "best_checkpoint")
 
 
 class WorkdirError(RuntimeError):

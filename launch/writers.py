@@ -8,11 +8,19 @@ from tensorboardX import SummaryWriter
 
 
 class _QuietLibraries:
-  """Keeps orbax's and grain's per-save INFO chatter out of the run's log."""
+  """Keeps orbax's and grain's per-save INFO chatter out of the run's log, and jax's
+  start-up probing of backends that are not there (`Unable to initialize backend 'tpu'`
+  on every CPU or GPU machine). Only INFO records are dropped: a backend the user asked
+  for with JAX_PLATFORMS still fails loudly, and the GPU is still found (the probing
+  itself is untouched)."""
 
   def filter(self, record):
-    return record.levelno >= 30 or not any(
-        part in record.pathname for part in ("/orbax/", "/grain/", "/etils/"))
+    if record.levelno >= 30:
+      return True
+    if record.pathname.endswith("xla_bridge.py") and \
+        str(record.msg).startswith("Unable to initialize backend"):
+      return False
+    return not any(part in record.pathname for part in ("/orbax/", "/grain/", "/etils/"))
 
 
 def quiet_library_logs():
@@ -28,7 +36,10 @@ class MetricWriter:
     self.path = os.path.join(workdir, "metrics.jsonl")
     self._drop_after(resume_step)  # a resumed run rewrites what came after its checkpoint
     self.file = open(self.path, "a")
-    self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step or None)
+    # TensorBoard drops events at or after purge_step from earlier runs: those after the
+    # checkpoint, as metrics.jsonl (the checkpoint's own step was logged before it was saved).
+    self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                            purge_step=resume_step + 1 if resume_step else None)
 
   def _drop_after(self, step: int):
     if not os.path.exists(self.path):
@@ -56,14 +67,3 @@ class MetricWriter:
       self.file.close()
       self.tb.close()
 
-
-def write_report(out_dir: str, name: str, results: dict, table: str):
-  """`OUT/NAME.json` (the results) and `OUT/NAME.md` (the Markdown table); prints the table.
-  Used by the benchmark scripts."""
-  os.makedirs(out_dir, exist_ok=True)
-  stem = os.path.join(out_dir, name)
-  with open(stem + ".json", "w") as f:
-    json.dump(results, f, indent=2)
-  with open(stem + ".md", "w") as f:
-    f.write(table + "\n")
-  print(table)

@@ -26,14 +26,17 @@ def launch(*args, devices=8, check=True, timeout=600, wait=True):
   return proc
 
 
-def launch_processes(*args, num_processes=2, devices=4):
-  """Runs `launch.run ARGS` as `num_processes` processes joined on a free localhost port."""
+def launch_processes(*args, num_processes=2, devices=4, wait=True):
+  """Runs `launch.run ARGS` as `num_processes` processes joined on a free localhost port
+  (`wait=False`: returns them running)."""
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
   procs = [launch(*args, f"--coordinator_address=127.0.0.1:{port}",
                   f"--num_processes={num_processes}", f"--process_id={i}", devices=devices,
                   wait=False) for i in range(num_processes)]
+  if not wait:
+    return procs
   for proc in procs:
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]

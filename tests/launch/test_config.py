@@ -1,4 +1,6 @@
 """Experiment loading and typed command-line overrides."""
+import os
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -86,3 +88,70 @@ def test_list_names_every_experiment_and_variant():
   proc = launch("--list")
   assert "imagenet_vgg_f" in proc.stdout
   assert "imagenet_vgg_f:synthetic" in proc.stdout and "imagenet_vgg_f:smoke" in proc.stdout
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.batch_size=0", "bad value '0' for --config.batch_size: must be positive"),
+    ("--config.batch_size=-4", "bad value '-4' for --config.batch_size: must be positive"),
+    ("--config.eval_batch_size=0", "bad value '0' for --config.eval_batch_size: must be positive"),
+    ("--config.total_steps=-1", "bad value '-1' for --config.total_steps: must not be negative"),
+    ("--config.log_every_steps=0", "bad value '0' for --config.log_every_steps"),
+    ("--config.label_smoothing=1.0",
+     "bad value '1.0' for --config.label_smoothing: must be below 1"),
+    ("--config.keep_best=val/loss", "bad value 'val/loss' for --config.keep_best: expected "
+     "METRIC:max or METRIC:min"),
+])
+def test_values_no_run_can_use_are_refused_by_resolve(override, message):
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.resolve("imagenet_vgg_f:smoke", [override])
+  assert str(error.value).startswith(message), str(error.value)
+
+
+@pytest.mark.parametrize("key, suggested", [
+    ("batch_sise", ["batch_size"]),
+    ("base_lr", ["schedule.base_lr"]),  # a leaf without its group
+    ("optimiser.name", ["optimizer.name"]),
+    ("data.ranom_flip", ["data.random_flip"]),
+    ("zzz", []),
+])
+def test_unknown_keys_suggest_the_nearest_known_ones(key, suggested):
+  config = config_lib.load_experiment("imagenet_vgg_f")
+  assert config_lib.nearest_keys(config, key) == suggested
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.apply_overrides(config, [f"--config.{key}=1"])
+  hint = "; did you mean " + ", ".join("--config." + k for k in suggested) + "?"
+  assert str(error.value).endswith(hint if suggested else "--print_config lists the keys)")
+
+
+def test_print_config_lists_every_key_as_an_override_that_reads_back():
+  proc = launch("--experiment=imagenet_vgg_f:smoke", "--print_config", "--config.seed=7")
+  lines = proc.stdout.splitlines()
+  assert "seed=7" in lines and "batch_size=16" in lines and "data.random_flip=true" in lines
+  assert "schedule.decay_epochs=(30.0, 60.0, 80.0)" in lines or any(
+      line.startswith("schedule.decay_epochs=(") for line in lines)
+  # Every line is an override: applied to the plain variant they give the same config.
+  again = config_lib.load_experiment("imagenet_vgg_f:smoke")
+  config_lib.apply_overrides(again, [line for line in lines if not line.startswith("experiment=")])
+  assert config_lib.format_config(again) == proc.stdout.strip()
+  assert not proc.stderr.strip()
+
+
+def test_cli_mistakes_are_one_line_and_create_nothing(tmp_path):
+  workdir = str(tmp_path / "run")
+  for args, message in [
+      (["--batch_size=8"], "error: unknown flag --batch_size; config settings are given as "
+       "--config.batch_size=8"),
+      (["--experiment=imagenet_vgg_f:smoke", "--base_lr=0.1"],
+       "error: unknown flag --base_lr; config settings are given as --config.schedule.base_lr=0.1"),
+      (["--workdri=x"], "error: unknown flag --workdri; did you mean --workdir?"),
+      (["--experiment=imagenet_vgg_f:smoke", f"--workdir={workdir}", "--config.batch_size=0"],
+       "error: bad value '0' for --config.batch_size: must be positive"),
+      (["--experiment=imagenet_vgg_f:smoke", f"--workdir={workdir}", "--config.total_steps=0"],
+       f"error: --config.total_steps=0 only evaluates, but --workdir={workdir} holds no "
+       "checkpoint; name the weights with --config.init_from=PATH"),
+  ]:
+    proc = launch(*args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+  assert not os.path.exists(workdir)

@@ -37,6 +37,7 @@ def test_vgg_f_rows_and_totals():
   config = config_lib.resolve("imagenet_vgg_f", [])
   rows, totals = describe.describe(config)
   assert totals["params"] == 60_834_536 and totals["num_classes"] == 1000
+  assert totals["params_inference"] == 60_834_536 and totals["training_only"] == []
   assert sum(row.params for row in rows) == totals["params"]
   rows = by_path(rows)
   conv1 = rows["conv1"]
@@ -64,6 +65,10 @@ def test_flops_agree_with_xla():
 def test_googlenet():
   rows, totals = describe.describe(googlenet_config())
   assert totals["params"] == 13_378_280
+  # The auxiliary classifiers run in evaluation mode too, but nothing reads their output.
+  assert totals["params_inference"] == 6_998_552 and totals["training_only"] == ["aux1", "aux2"]
+  assert "parameters: 13,378,280 (6,998,552 without the training-only heads: aux1, aux2)" \
+      in describe.format_table(rows, totals)
   rows = by_path(rows)
   reduce, conv = rows["inception_3a/branch3x3/Conv_0"], rows["inception_3a/branch3x3/Conv_1"]
   assert (reduce.kernel, reduce.output) == ("1x1", (28, 28, 96))
@@ -84,3 +89,11 @@ def test_describe_flag_prints_the_table_without_a_workdir():
   # + fc7 65,792 + fc8 2,570.
   assert "parameters: 2,337,546" in lines
   assert any(line.startswith("| conv1 ") and "14x14x64" in line for line in lines)
+  assert "Unable to initialize backend" not in proc.stderr  # jax's probing of absent backends
+
+
+def test_inception_v3_without_its_auxiliary_head_is_the_published_figure():
+  # Szegedy et al. 2016 / Keras' InceptionV3: 23.8M; the head is built only for training.
+  _, totals = describe.describe(config_lib.resolve("imagenet_inception_v3", []))
+  assert totals["params"] == 27_143_152
+  assert totals["params_inference"] == 23_817_352 and totals["training_only"] == ["aux"]

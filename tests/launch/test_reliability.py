@@ -94,6 +94,35 @@ def test_random_kills_and_a_corrupted_checkpoint_end_bitwise_identical(tmp_path,
       {k: v for k, v in b.items() if k not in TIMING}
 
 
+@pytest.mark.slow  # two processes compiling the step: ~45 s of CPU
+def test_sigterm_to_one_of_two_processes_saves_the_same_step_on_both(tmp_path):
+  # A scheduler may signal one host only: JAX's preemption service tells the other, and
+  # both save the step they agreed on (a lone save would hang in Orbax's barriers).
+  procs = launch_processes(SMOKE, "--config.total_steps=400",
+                           "--config.checkpoint_every_steps=1000", f"--workdir={tmp_path}",
+                           wait=False)
+  try:
+    deadline = time.time() + 300
+    while not training_started(str(tmp_path)):
+      assert all(p.poll() is None for p in procs) and time.time() < deadline
+      time.sleep(0.02)
+    procs[1].send_signal(signal.SIGTERM)
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+  steps = _checkpoint_steps(str(tmp_path))
+  assert len(steps) == 1 and 0 < steps[0] < 400
+  for out in outputs:
+    assert f"SIGTERM: saved step {steps[0]} " in out
+  data = sorted(f for f in os.listdir(os.path.join(tmp_path, "checkpoints", str(steps[0]), "data"))
+                if f.startswith("process_"))
+  assert data == ["process_0-of-2.json", "process_1-of-2.json"]
+  assert not os.path.exists(os.path.join(tmp_path, "results.json"))
+
+
 def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
   first = launch(SMOKE, "--config.total_steps=400", f"--workdir={tmp_path}", wait=False)
   try:
@@ -112,12 +141,21 @@ def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
 def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
   launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2")
   other = ("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}",
-           "--config.total_steps=0", "--config.data.num_eval=40", "--config.eval_batch_size=8")
+           "--config.total_steps=1", "--config.batch_size=8", "--config.data.num_train=64",
+           "--config.data.num_eval=40", "--config.eval_batch_size=8")
   proc = launch(*other, check=False)
   assert proc.returncode == 2
   assert "holds checkpoints of another run (experiment: 'imagenet_vgg_f:smoke' -> " \
          "'imagenet_vgg_f:synthetic')" in proc.stderr
   assert read_json(os.path.join(tmp_path, "config.json"))["experiment"] == "imagenet_vgg_f:smoke"
+  # Only evaluating after --restart: the checkpoints launch.run saw at start-up are archived,
+  # nothing is left to evaluate, and random weights are not evaluated in their place.
+  proc = launch(*other, "--config.total_steps=0", "--restart", check=False)
+  assert proc.returncode == 2
+  assert error_line(proc.stderr) == (
+      f"error: --config.total_steps=0 only evaluates, but {tmp_path}/checkpoints holds no "
+      "checkpoint; name the weights with --config.init_from=PATH")
+  assert not os.path.exists(os.path.join(tmp_path, "results.json"))
   launch(*other, "--restart")
   archived = glob.glob(os.path.join(tmp_path, "archived", "*", "checkpoints", "2"))
   assert archived  # the old run is kept, not deleted

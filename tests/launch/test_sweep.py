@@ -184,6 +184,10 @@ def test_sweep_survives_a_failure_then_reruns_and_skips(tmp_path):
                                                                  ("0.3", "done")]
   assert rows[0]["val/loss"] == "" and float(rows[1]["val/loss"]) == \
       read_results(second)["val/loss"]
+  assert [r["data"] for r in rows] == ["", "stand-in"]
+  assert rows[0]["experiment"] == SPEC and rows[0]["fixed_overrides"] == " ".join(TINY)
+  with open(os.path.join(first, "FAILED")) as f:  # for the tables of other shards
+    assert "is in use by another run" in f.read()
 
   proc = run_sweep(*args)
   assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -196,9 +200,13 @@ def test_sweep_survives_a_failure_then_reruns_and_skips(tmp_path):
       assert float(row[key]) == result[key]
   # Label smoothing changes the two training steps, so the plain validation loss differs.
   assert abs(results[0]["val/loss"] - results[1]["val/loss"]) > 1e-4
+  assert not os.path.exists(os.path.join(first, "FAILED"))
   with open(os.path.join(workdir, "sweep.md")) as f:
     markdown = f.read()
-  assert markdown.splitlines()[0].split("|")[1].strip() == "label_smoothing"
+  assert markdown.splitlines()[0] == (
+      f"Sweep of `{SPEC}`; fixed overrides: `{' '.join(TINY)}`; data: STAND-IN data (not a "
+      "real dataset) in every finished run.")
+  assert markdown.splitlines()[2].split("|")[1].strip() == "label_smoothing"
   assert "| val/loss " in markdown and markdown.strip() in proc.stdout
 
   logs = {d: os.path.getsize(os.path.join(d, "log.txt")) for d in (first, second)}
@@ -235,3 +243,55 @@ def test_interrupted_sweep_resumes_where_it_stopped(tmp_path):
   assert results["step"] == 30 and 0 < results["train_steps_this_run"] < 30
   with open(os.path.join(second, "log.txt")) as f:
     assert "resumed from the checkpoint" in f.read()
+
+
+def _fake_results(workdir, setting, top1, stand_in=True):
+  os.makedirs(os.path.join(workdir, setting), exist_ok=True)
+  with open(os.path.join(workdir, setting, "results.json"), "w") as f:
+    json.dump({"val/top1_accuracy": top1, "val/loss": 1 - top1, "train_steps_per_s": 2.0,
+               "wall_time_s": 10.0, "data": {"stand_in": stand_in}}, f)
+
+
+def test_shards_split_the_grid_and_any_shard_tables_what_has_finished(tmp_path):
+  workdir = str(tmp_path / "sweep")
+  args = (f"--workdir={workdir}", "--sweep=label_smoothing=0,0.1,0.2 seed=0,1", *TINY)
+  names = [s.name for s in sweep.expand(SPEC, sweep.parse_axes("label_smoothing=0,0.1,0.2 "
+                                                               "seed=0,1"), TINY)]
+  shards = []
+  for index in range(4):
+    proc = run_sweep(*args, f"--shard={index}/4", "--dry_run")
+    assert proc.returncode == 0, proc.stderr
+    shards.append([line.split("--workdir=")[1].split()[0].rsplit("/", 1)[1]
+                   for line in proc.stdout.splitlines()])
+  assert shards == [names[0::4], names[1::4], names[2::4], names[3::4]]
+  assert sorted(sum(shards, [])) == sorted(names)
+  proc = run_sweep(*args, "--shard=4/4", "--dry_run")
+  assert proc.returncode == 2
+  assert error_line(proc.stderr) == \
+      "error: --shard=4/4: expected I/N with 0 <= I < N (I counts from 0)"
+
+  # Three runs finished (on two shards' machines), one failed, the rest not yet run.
+  for name, top1 in zip(names[:3], (0.5, 0.7, 0.4)):
+    _fake_results(workdir, name, top1)
+  os.makedirs(os.path.join(workdir, names[3]))
+  with open(os.path.join(workdir, names[3], "FAILED"), "w") as f:
+    f.write("exit 2: error: ...\n")
+  proc = run_sweep(*args, "--report")
+  assert proc.returncode == 0, proc.stderr
+  rows = read_csv(workdir)
+  assert [r["status"] for r in rows] == ["done"] * 3 + ["failed", "pending", "pending"]
+  assert [r["val/top1_accuracy"] for r in rows] == ["0.5", "0.7", "0.4", "", "", ""]
+  assert not any(os.path.exists(os.path.join(workdir, n, "log.txt")) for n in names)  # ran nothing
+
+  means = {r["label_smoothing"]: r for r in csv.DictReader(open(os.path.join(workdir,
+                                                                             "sweep_mean.csv")))}
+  assert list(means) == ["0", "0.1", "0.2"]
+  assert means["0"]["n"] == "2" and float(means["0"]["val/top1_accuracy_mean"]) == 0.6
+  assert float(means["0"]["val/top1_accuracy_std"]) == pytest.approx(0.1414213, rel=1e-5)
+  assert means["0.1"]["n"] == "1" and means["0.1"]["val/top1_accuracy_std"] == ""
+  assert means["0.2"]["n"] == "0" and means["0.2"]["val/top1_accuracy_mean"] == ""
+  with open(os.path.join(workdir, "sweep_mean.md")) as f:
+    text = f.read()
+  assert text.startswith(f"Mean +- standard deviation over `seed`, sweep of `{SPEC}`")
+  assert "| 0               | 2 | 0.4 +- 0.14 | 0.6 +- 0.14       |" in text.splitlines()[4]
+  assert text.strip() in proc.stdout

@@ -53,7 +53,11 @@ def _flatten(tree, prefix=""):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("smoke"))
-  launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4")
+  # keep_best by the *highest* loss: the best checkpoint is then likely not the last one
+  proc = launch(SMOKE, f"--workdir={workdir}", "--config.eval_every_steps=4",
+                "--config.keep_best=val/loss:max")
+  with open(workdir + ".out", "w") as f:  # for test_run_ends_with_a_short_summary
+    f.write(proc.stdout + "\n=== stderr\n" + proc.stderr)
   return workdir
 
 
@@ -71,6 +75,46 @@ def test_smoke_writes_results_and_compiles_once(smoke_run):
   assert [m["step"] for m in metrics if "train/loss" in m] == [2, 4, 6]
   assert [m["step"] for m in metrics if "val/top1_accuracy" in m] == [4, 6]  # every 4 + final
   assert os.listdir(os.path.join(smoke_run, "tensorboard"))
+
+
+def test_run_ends_with_a_short_summary(smoke_run):
+  with open(smoke_run + ".out") as f:
+    stdout, stderr = f.read().split("\n=== stderr\n")
+  results = read_json(os.path.join(smoke_run, "results.json"))
+  lines = stdout.strip().splitlines()
+  assert lines[0].startswith("imagenet_vgg_f:smoke finished at step 6 (6 steps this run, ")
+  assert lines[1].startswith("  data: STAND-IN, embedded stand-in")
+  assert f"val/top1_accuracy {results['val/top1_accuracy']:.4g}" in lines[2]
+  assert lines[-1] == f"  results: {smoke_run}/results.json"
+  assert "{'val/" not in stderr  # no raw dict
+  assert "Unable to initialize backend" not in stderr  # jax's probing of absent backends
+
+
+def test_rerun_of_a_finished_run_only_reports_its_results(smoke_run):
+  before = {name: os.path.getmtime(os.path.join(smoke_run, name))
+            for name in ("metrics.jsonl", "results.json")}
+  proc = launch(SMOKE, f"--workdir={smoke_run}", "--config.eval_every_steps=4", devices=1)
+  assert proc.stdout.startswith("imagenet_vgg_f:smoke had already finished at step 6; "
+                                "nothing was run, its results:\n"), proc.stdout
+  assert before == {name: os.path.getmtime(os.path.join(smoke_run, name)) for name in before}
+  assert [m["step"] for m in read_metrics(smoke_run) if "val/top1_accuracy" in m] == [4, 6]
+
+
+def test_best_checkpoint_is_kept_and_init_from_picks_it(smoke_run, tmp_path):
+  losses = {m["step"]: m["val/loss"] for m in read_metrics(smoke_run) if "val/loss" in m}
+  best = max(losses, key=losses.get)  # keep_best=val/loss:max
+  assert sorted(losses) == [4, 6]
+  assert os.listdir(os.path.join(smoke_run, "best_checkpoint")) == [str(best)]
+  with open(smoke_run + ".out") as f:
+    assert f"  best val/loss {losses[best]:.4g} at step {best}: {smoke_run}/best_checkpoint " \
+        f"(--config.init_from={smoke_run}:best)" in f.read()
+  launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=0",
+         f"--config.init_from={smoke_run}:best")
+  fresh = read_json(os.path.join(tmp_path, "results.json"))
+  assert fresh["val/loss"] == pytest.approx(losses[best], rel=1e-5)
+  with pytest.raises(FileNotFoundError, match=f"'{tmp_path}:best': {tmp_path}/best_checkpoint "
+                     "holds no best checkpoint"):
+    checkpoint.load_params(f"{tmp_path}:best")
 
 
 def test_checkpoint_from_8_devices_restores_on_1_and_only_evaluates(smoke_run):
@@ -263,3 +307,17 @@ def test_a_truncated_validation_shard_stops_the_run_before_training(tmp_path):
       f"split 'validation' of tfds 'imagenet2012': {shard} holds 0 readable records where the "
       "build wrote 4 (a truncated or damaged file); replace it from a fresh `tfds build`")
   assert sorted(os.listdir(tmp_path / "run")) == [".lock", "config.json"]
+
+
+def test_summary_names_the_pictures_the_evaluators_drew(tmp_path):
+  from launch import run  # pylint: disable=import-outside-toplevel
+  (tmp_path / "roc_test.png").write_bytes(b"")
+  results = {"experiment": "dr_inception_v3:smoke", "step": 6, "train_steps_this_run": 6,
+             "wall_time_s": 12.3, "data": {"stand_in": False, "description": "EyePACS (tfds)"},
+             "test/auc": 0.8125, "test/num_examples": 64.0, "test/kappa": 0.5}
+  assert run.summary(results, str(tmp_path)).splitlines() == [
+      "dr_inception_v3:smoke finished at step 6 (6 steps this run, 12 s)",
+      "  data: EyePACS (tfds)",
+      "  test/auc 0.8125   test/kappa 0.5",
+      f"  results: {tmp_path}/results.json",
+      f"  pictures: {tmp_path}/roc_test.png"]

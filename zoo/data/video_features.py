@@ -21,6 +21,7 @@ import os
 import grain
 import numpy as np
 
+from zoo import checkpoints
 from zoo.data import bad_records, ucf101
 
 STAND_IN = False  # decided by the prepared data: see stand_in()
@@ -63,18 +64,6 @@ def unseen_classes(data_config, num_classes_: int):
 
 # --- the cache key ------------------------------------------------------------------------
 
-def checkpoint_state_dir(path: str) -> str:
-  """The `state` directory `init_from` would read for a run dir, checkpoints dir or step."""
-  for candidate in (os.path.join(path, "checkpoints"), path):
-    if os.path.isdir(os.path.join(candidate, "state")):
-      return os.path.join(candidate, "state")
-    steps = [int(n) for n in os.listdir(candidate) if n.isdigit()] if os.path.isdir(
-        candidate) else []
-    if steps:
-      return os.path.join(candidate, str(max(steps)), "state")
-  raise FileNotFoundError(f"no checkpoint in '{path}' (a CNN of the feature cache)")
-
-
 def _hash_tree(digest, root: str):
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames.sort()
@@ -93,7 +82,7 @@ def cache_key(data_config) -> str:
     digest.update(f.read())
   for name in ("spatial_cnn", "flow_cnn"):
     digest.update(name.encode())
-    _hash_tree(digest, checkpoint_state_dir(data_config[name]))
+    _hash_tree(digest, str(checkpoints.state_dir(data_config[name])))
   digest.update(json.dumps({k: data_config[k] for k in
                             ("image_size", "resize_size", "flow_stack")}).encode())
   return digest.hexdigest()[:16]

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from launch import checkpoint
+from zoo import checkpoints
 
 
 class Ensemble:
@@ -15,7 +15,7 @@ class Ensemble:
 
   def __init__(self, paths, predict_fn):
     self.paths, self.predict_fn = tuple(paths), predict_fn
-    self.members = [checkpoint.load_params(path) for path in self.paths]
+    self.members = [checkpoints.load_params(path) for path in self.paths]
     if self.members:
       logging.info("evaluating an ensemble of this run and %s", ", ".join(self.paths))
 

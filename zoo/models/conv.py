@@ -12,7 +12,7 @@ Two things decide how fast a convnet trains on a CPU with jax 0.10:
   gives the `jax.jit` option that keeps YNNPACK for those and Eigen for convolutions
   (`config.cpu_convolutions`, 'eigen' by default; `launch.train` passes it to its jits).
 * Which gradients are matmuls (`matmul_grads`, on by default on the CPU backend). With
-  Eigen convolutions (`python -m launch.bench_conv`):
+  Eigen convolutions (`python -m benchmarks.conv`):
   - 1x1 convolutions are plain matmuls in all three directions: the filter gradient
     (N*Ho*Wo, Cin)^T @ (N*Ho*Wo, Cout) 2.5x faster than Eigen's (1x1 64->256 at 56x56:
     62 -> 25 ms), the input gradient dy @ kernel^T 1.05x.

@@ -7,7 +7,7 @@ gradient: XLA differentiates `reduce_window(max)` with `select_and_scatter`, whi
 XLA:CPU expands into iotas, reduce-windows and a scatter over the whole input; on 2 CPU
 cores, batch 32, forward and gradient of Inception-v3's first max-pool (3x3/2 on
 147x147x64) took 587 ms that way and 301 ms this way, its four max-pools 1.21 s and
-0.62 s (`python -m launch.bench_conv --pools`). The forward pass records which tap of each window
+0.62 s (`python -m benchmarks.conv --pools`). The forward pass records which tap of each window
 held the maximum (the first, in row-major order, as `select_and_scatter` picks), one byte
 per output, and the gradient sends each output's gradient back to that tap.
 """

@@ -1,9 +1,9 @@
 """Times convolutions (and max-pooling) on the CPU: XLA's gradients against
 zoo.models.conv's matmul gradients, and XLA:CPU's two convolution libraries.
 
-  python -m launch.bench_conv [--cases=a,b,c,d|all] [--contenders=xla:ynnpack,xla:eigen,...]
-  python -m launch.bench_conv --model=inception_v3 [--size=299]   # a whole model's step
-  python -m launch.bench_conv --pools                            # Inception-v3's max-pools
+  python -m benchmarks.conv [--cases=a,b,c,d|all] [--contenders=xla:ynnpack,xla:eigen,...]
+  python -m benchmarks.conv --model=inception_v3 [--size=299]   # a whole model's step
+  python -m benchmarks.conv --pools                            # Inception-v3's max-pools
 
 A contender is PATH:LIBRARY: PATH 'xla' is plain `lax.conv_general_dilated`, 'matmul' is
 `conv2d(..., matmul_grads=True)` (the zoo's default on the CPU); LIBRARY is what XLA:CPU

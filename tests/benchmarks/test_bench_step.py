@@ -10,7 +10,7 @@ from conftest import ROOT
 def test_bench_reports_step_flops_memory_and_input_ratio(tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
   proc = subprocess.run(
-      [sys.executable, "-m", "launch.bench", "--experiment=imagenet_vgg_f:smoke", "--steps=3",
+      [sys.executable, "-m", "benchmarks.step", "--experiment=imagenet_vgg_f:smoke", "--steps=3",
        "--input_batches=5", f"--out={tmp_path}"], cwd=ROOT, env=env, capture_output=True,
       text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]

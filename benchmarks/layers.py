@@ -1,9 +1,9 @@
 """Each convolution of a zoo network on its own: ours against TensorFlow's, per layer.
 
-  XLA_FLAGS= python -m launch.bench_layers --model=inception_v3|resnet50 [--batch=32]
+  XLA_FLAGS= python -m benchmarks.layers --model=inception_v3|resnet50 [--batch=32]
       [--size=PIXELS] [--repeats=5] [--config.a.b=V ...]
 
-`launch.bench_keras` compares whole train steps; this says how much of the difference is
+`benchmarks.keras_step` compares whole train steps; this says how much of the difference is
 the convolution kernels. Layers: every `zoo.models.conv.Conv` call of the experiment's
 network at `--size` (recorded with flax's `intercept_methods`, as `launch.describe` does),
 grouped by input shape, kernel, stride, padding and features, with how often each occurs.
@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from benchmarks import harness
+
 _SIDES = ("ours", "tensorflow")
 
 
@@ -36,14 +38,14 @@ def conv_layers(model_name: str, size: int, overrides=()) -> tuple[list[dict], s
   import flax.linen as nn
   import jax
   import jax.numpy as jnp
-  from launch import bench_keras, config as config_lib
+  from launch import config as config_lib
   from zoo.models.conv import Conv, _pair
   from zoo.tasks import classification
 
-  spec = bench_keras.MODELS[model_name]
+  spec = harness.MODELS[model_name]
   own = next(iter(spec["ours"].values()))
   config = config_lib.resolve(spec["experiment"], [*own, *overrides])
-  model = classification.build_model(config.model, bench_keras.NUM_CLASSES)
+  model = classification.build_model(config.model, harness.NUM_CLASSES)
   layers = {}
 
   def record(next_fun, args, kwargs, context):
@@ -103,17 +105,8 @@ def time_ours(layers, batch, repeats, cpu_convolutions):
   return out
 
 
-def tensorflow_on(threads: int):
-  """TensorFlow, quiet, with its intra- and inter-op pools of `threads` each."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  import tensorflow as tf
-  tf.config.threading.set_intra_op_parallelism_threads(threads)
-  tf.config.threading.set_inter_op_parallelism_threads(threads)
-  return tf
-
-
 def time_tensorflow(layers, batch, repeats):
-  tf = tensorflow_on(len(os.sched_getaffinity(0)))
+  tf = harness.tensorflow_on(len(os.sched_getaffinity(0)))
   out = []
   for layer in layers:
     x, kernel = _arrays(layer, batch)
@@ -180,8 +173,7 @@ def _side(args):
 
 
 def measure(args, overrides=()) -> dict:
-  from launch import bench_keras
-  size = args.size or bench_keras.MODELS[args.model]["size"]
+  size = args.size or harness.MODELS[args.model]["size"]
   layers, cpu_convolutions = conv_layers(args.model, size, overrides)
   results = {}
   with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +183,7 @@ def measure(args, overrides=()) -> dict:
     for side in _SIDES:
       result = os.path.join(tmp, f"{side}.json")
       proc = subprocess.run(
-          [sys.executable, "-m", "launch.bench_layers", f"--side={side}", f"--layers={spec}",
+          [sys.executable, "-m", "benchmarks.layers", f"--side={side}", f"--layers={spec}",
            f"--result={result}", f"--batch={args.batch}", f"--repeats={args.repeats}"],
           capture_output=True, text=True)
       if proc.returncode:
@@ -211,9 +203,8 @@ def measure(args, overrides=()) -> dict:
 
 
 def main(argv=None):
-  from launch import bench_keras
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", choices=sorted(bench_keras.MODELS))
+  parser.add_argument("--model", choices=sorted(harness.MODELS))
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--size", type=int, default=0,
                       help="input pixels per side (0: the network's own, 224 / 299)")
@@ -227,7 +218,7 @@ def main(argv=None):
     return _side(args)
   if not args.model:
     parser.error("--model is required")
-  bench_keras.measure_and_report(parser, args, overrides, measure, markdown,
+  harness.measure_and_report(parser, args, overrides, measure, markdown,
                                  f"layers_{args.model}")
 
 

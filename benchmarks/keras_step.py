@@ -1,10 +1,10 @@
 """Our train step side by side with Keras 3's, in one process on the same CPU.
 
-  XLA_FLAGS= python -m launch.bench_keras --model=resnet50|inception_v3 [--batch=32]
+  XLA_FLAGS= python -m benchmarks.keras_step --model=resnet50|inception_v3 [--batch=32]
       [--repeats=5] [--warmup=1] [--size=PIXELS] [--config.a.b=V ...]
 
 Ours: the experiment's train step (`imagenet_resnet50` / `imagenet_inception_v3`) built
-by `launch.train.Setup`, as `launch.bench` times it. Keras: `keras.applications.ResNet50`
+by `launch.train.Setup`, as `benchmarks.step` times it. Keras: `keras.applications.ResNet50`
 / `InceptionV3` (weights=None, 1000 classes), TensorFlow backend, compiled with SGD and
 sparse categorical cross-entropy and run with `train_on_batch` on TensorFlow's own
 kernels (`jit_compile=False`, oneDNN), and with `--keras_xla` also through XLA
@@ -39,19 +39,16 @@ the Markdown table. `--config.*` overrides apply to our side only.
 """
 import argparse
 import os
-import sys
 import time
 import types
 
 import jax
 import numpy as np
 
+from benchmarks.harness import MODELS, NUM_CLASSES, measure_and_report, tensorflow_on
 from launch import config as config_lib
-from launch import writers
-from launch.bench_layers import tensorflow_on
 from launch.train import Setup
 
-NUM_CLASSES = 1000
 LEARNING_RATE = 0.01
 
 # Overrides that make our step do the work Keras' does (see the module docstring).
@@ -61,20 +58,6 @@ _LIKE_FOR_LIKE = (
     "optimizer.weight_decay=0.0", "optimizer.grad_clip_norm=0.0",
     "schedule.name=constant", f"schedule.base_lr={LEARNING_RATE}", "schedule.warmup_epochs=0.0",
     "label_smoothing=0.0", "ema_decay=0.0", "aux_loss_weight=0.0")
-
-MODELS = {
-    "resnet50": dict(
-        experiment="imagenet_resnet50", size=224, keras="ResNet50",
-        ours={"ours (v1.5, default)": (),
-              "ours, Keras' network (v1, conv biases)": (
-                  "model.stride_in_1x1=true", "model.conv_bias=true",
-                  "model.bn_epsilon=1.001e-5")}),
-    "inception_v3": dict(
-        experiment="imagenet_inception_v3", size=299, keras="InceptionV3",
-        ours={"ours (no aux head, no dropout)": ("model.aux_logits=false",
-                                                 "model.dropout_rate=0.0")}),
-}
-
 
 def _count(tree) -> int:
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
@@ -240,21 +223,6 @@ def main(argv=None):
   parser.add_argument("--out", default="bench", help="folder for the JSON and Markdown")
   args, overrides = parser.parse_known_args(argv)
   measure_and_report(parser, args, overrides, measure, markdown, f"keras_{args.model}")
-
-
-def measure_and_report(parser, args, overrides, measure_fn, markdown_fn, name):
-  """`measure_fn(args, overrides)` with the leftover arguments as `--config.*` overrides
-  (anything else, or a bad override, is an error naming it); writes OUT/NAME.json and
-  .md and prints the table."""
-  unknown = [a for a in overrides if not a.startswith("--config.")]
-  if unknown:
-    parser.error(f"unrecognised arguments: {' '.join(unknown)}")
-  try:
-    results = measure_fn(args, overrides)
-  except config_lib.ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  writers.write_report(args.out, name, results, markdown_fn(results))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ PARAMS = {"resnet50": {"ours (v1.5, default)": 25_557_032,
 def test_side_by_side_report(tmp_path, model, size):
   env = dict(os.environ, XLA_FLAGS="", KERAS_BACKEND="tensorflow")
   proc = subprocess.run(
-      [sys.executable, "-m", "launch.bench_keras", f"--model={model}", "--batch=2",
+      [sys.executable, "-m", "benchmarks.keras_step", f"--model={model}", "--batch=2",
        f"--size={size}", "--repeats=2", "--warmup=0", "--pause=0", "--keras_xla", f"--out={tmp_path}"],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,6 +1,6 @@
 """Benchmark harness for the train step of an experiment.
 
-  python -m launch.bench --experiment=NAME[:ARG] [--steps=N] [--config.a.b=V ...]
+  python -m benchmarks.step --experiment=NAME[:ARG] [--steps=N] [--config.a.b=V ...]
 
 Measures, on the devices at hand: compile time; step time (median and 10th/90th
 percentiles over `--steps` timed steps after warm-up, one fixed batch, so the input
@@ -17,6 +17,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+from benchmarks import harness
 from launch import writers
 from launch.overrides import split_overrides
 
@@ -123,7 +124,7 @@ def main(overrides):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   results = measure(config)
-  writers.write_report(FLAGS.out, config.experiment.replace(":", "_"), results,
+  harness.write_report(FLAGS.out, config.experiment.replace(":", "_"), results,
                        markdown(results))
 
 

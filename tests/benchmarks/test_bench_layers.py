@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from launch import bench_layers
+from benchmarks import layers as bench_layers
 
 
 def test_layers_are_every_convolution_of_the_network_with_counts():
@@ -32,7 +32,7 @@ def test_report_has_both_sides_for_every_layer(tmp_path):
   pytest.importorskip("tensorflow")
   env = dict(os.environ, XLA_FLAGS="")
   proc = subprocess.run(
-      [sys.executable, "-m", "launch.bench_layers", "--model=resnet50", "--size=32",
+      [sys.executable, "-m", "benchmarks.layers", "--model=resnet50", "--size=32",
        "--batch=2", "--repeats=1", f"--out={tmp_path}"],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
