@@ -1,6 +1,6 @@
 """Times the UCF101 prepare step (`zoo.data.prepare.ucf101`) and reading its records back.
 
-  python -m launch.bench_ucf101 --dir=/tmp/bench_ucf101 [--clips=12] [--tvl1_clips=4]
+  python -m benchmarks.ucf101 --dir=/tmp/bench_ucf101 [--clips=12] [--tvl1_clips=4]
 
 Writes UCF101-sized clips (320x240 XVID at 25 fps, `--seconds` long; the stand-in's
 drawn content, NOT real video) into DIR/src once, then prepares them with each flow
