@@ -22,6 +22,7 @@ of theirs. The totals give the count without them beside the total (Inception-v3
 27,143,152 with its head, 23,817,352 without, the published 23.8M).
 """
 import dataclasses
+import importlib
 import math
 
 import flax.linen as nn
@@ -30,11 +31,13 @@ import jax.numpy as jnp
 from jax._src.interpreters import partial_eval as pe  # dce_jaxpr: no public equivalent
 
 from zoo.data import pipeline
-from zoo.models import conv as conv_lib
+from zoo.models import conv as conv_lib, video2vec
 from zoo.models import layers
 from zoo.tasks import classification
 
-_LAYERS = (conv_lib.Conv, nn.Dense, layers.MaxPool, layers.AvgPool, nn.BatchNorm, nn.Dropout)
+_LAYERS = (conv_lib.Conv, nn.Dense, layers.MaxPool, layers.AvgPool, nn.BatchNorm, nn.Dropout,
+           video2vec.StreamRNN)
+_GATES = {"lstm": 4, "gru": 3, "simple": 1}  # weight matrices per recurrent cell
 COLUMNS = ("layer", "type", "kernel", "stride", "padding", "output", "params", "FLOPs")
 
 
@@ -104,37 +107,55 @@ def _row(module, x, y) -> Row:
     kernel, stride, padding = _hw(module.window), _hw(module.strides), _pool_padding(module, x, y)
   elif isinstance(module, nn.Dropout):
     kind = f"Dropout {module.rate:g}"
+  elif isinstance(module, video2vec.StreamRNN):  # FLOPs over all x.shape[1] time steps
+    kind = f"{module.cell.upper()} x{x.shape[1]} steps"
+    flops = flops_unpadded = (2 * _GATES[module.cell] * (x.shape[-1] + module.hidden)
+                              * module.hidden * x.shape[1])
   return Row("/".join(module.path), kind, kernel, stride, padding, output, params, flops,
              flops_unpadded)
 
 
-def unused_in_evaluation(model, variables, image) -> list:
+def unused_in_evaluation(model, variables, inputs) -> list:
   """Paths ('aux/fc/kernel', ...) of the parameters the evaluation forward pass does not use."""
   flat, treedef = jax.tree_util.tree_flatten_with_path(variables)
 
-  def forward(x, *leaves):
-    return model.apply(jax.tree_util.tree_unflatten(treedef, leaves), x, train=False)
+  def forward(*args):
+    leaves = args[len(inputs):]
+    return model.apply(jax.tree_util.tree_unflatten(treedef, leaves), *args[:len(inputs)],
+                       train=False)
 
-  closed = jax.make_jaxpr(forward)(image, *(leaf for _, leaf in flat))
+  closed = jax.make_jaxpr(forward)(*inputs, *(leaf for _, leaf in flat))
   _, used = pe.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
-  used = used[1:]  # the image
+  used = used[len(inputs):]  # the inputs
   paths = ["/".join(str(getattr(k, "key", k)) for k in path) for path, _ in flat]
   return [p.removeprefix("params/") for p, u in zip(paths, used)
           if not u and p.startswith("params/")]
 
 
+def model_and_inputs(config):
+  """(model, example inputs as ShapeDtypeStructs) as the config's task builds them: the
+  task module's `describe_inputs(config)` where it has one, else a classifier of the data
+  module's NUM_CLASSES on one `data.image_size`^2 RGB image."""
+  task = importlib.import_module(f"zoo.tasks.{config.task}")
+  if hasattr(task, "describe_inputs"):
+    return task.describe_inputs(config)
+  num_classes = pipeline.data_module(config.data).NUM_CLASSES
+  model = classification.build_model(config.model, num_classes)
+  size = config.data.image_size
+  return model, (jax.ShapeDtypeStruct((1, size, size, 3), jnp.dtype(config.model.dtype)),)
+
+
 def describe(config):
-  """(rows, totals) of `config`'s network on one `data.image_size`^2 image.
+  """(rows, totals) of `config`'s network on one example (see `model_and_inputs`).
 
   totals: 'params' (every parameter of the model), 'params_inference' (without those
   only training uses: auxiliary heads), 'training_only' (those heads' top-level names),
   'state' (other variables, e.g. batch statistics), 'flops' and 'flops_unpadded' (per
   example, the rows' sums), 'image_size', 'num_classes'.
   """
-  num_classes = pipeline.data_module(config.data).NUM_CLASSES
-  model = classification.build_model(config.model, num_classes)
-  size = config.data.image_size
-  image = jax.ShapeDtypeStruct((1, size, size, 3), jnp.dtype(config.model.dtype))
+  model, inputs = model_and_inputs(config)
+  num_classes = model.num_classes
+  size = config.data.get("image_size")
   rows = []
 
   def record(next_fun, args, kwargs, context):
@@ -144,9 +165,10 @@ def describe(config):
     return y
 
   with nn.intercept_methods(record):
-    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), image)
+    variables = jax.eval_shape(
+        lambda *xs: model.init(jax.random.key(0), *xs, train=False), *inputs)
   count = lambda tree: sum(v.size for v in jax.tree.leaves(tree))
-  unused = unused_in_evaluation(model, variables, image)
+  unused = unused_in_evaluation(model, variables, inputs)
   sizes = {"/".join(str(getattr(k, "key", k)) for k in path): leaf.size for path, leaf
            in jax.tree_util.tree_flatten_with_path(variables.get("params", {}))[0]}
   totals = {"params": count(variables.get("params", {})),

@@ -50,6 +50,26 @@ def class_name_vectors(config):
   return word_vectors.class_vectors(word_vectors.load(config.word_vectors), words)
 
 
+def describe_inputs(config):
+  """(model, one example's inputs) for `--describe`, without data: the prepared dataset's
+  classes if `data.dir` holds one, else UCF101's 101; per-step features of
+  `model.fc_features` (or frames with `model.freeze_cnn=False`)."""
+  try:
+    num_classes = ucf101.num_classes(config.data)
+  except (OSError, ValueError):
+    num_classes = 101
+  d, steps = config.data, config.data.max_steps
+  model = classification.build_model(config.model, num_classes,
+                                     embed_dim=word_vectors.load(config.word_vectors).dim)
+  if config.model.freeze_cnn:
+    rgb = flow = jax.ShapeDtypeStruct((1, steps, config.model.fc_features), jnp.float32)
+  else:
+    rgb = jax.ShapeDtypeStruct((1, steps, d.image_size, d.image_size, 3), jnp.float32)
+    flow = jax.ShapeDtypeStruct((1, steps, d.image_size, d.image_size, 2 * d.flow_stack),
+                                jnp.float32)
+  return model, (rgb, flow, jax.ShapeDtypeStruct((1,), jnp.int32))
+
+
 class Task:
   """Video embedding. Methods are pure functions of their arguments and the config."""
 
