@@ -1,4 +1,4 @@
-# make run: create .venv, install, run the first experiment on its embedded stand-in data.
+# make run: create .venv, install, run Video2Vec end to end on its embedded stand-in videos.
 # make test: the fast suite on eight fake CPU devices. make test-all: also the slow checks.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ KERAS_STAMP := $(VENV)/.installed-keras
 TB_STAMP := $(VENV)/.installed-tensorboard
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 
-RUN_EXPERIMENT ?= imagenet_vgg_f:synthetic
+RUN_EXPERIMENT ?= video2vec:synthetic
 RUN_WORKDIR ?= runs/$(subst :,_,$(RUN_EXPERIMENT))
 
 BENCH_EXPERIMENT ?= imagenet_vgg_f:synthetic

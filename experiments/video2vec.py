@@ -99,7 +99,7 @@ def get_config(arg=None):
     config.zsl_splits = {"": 30, "synthetic": 5, "smoke": 2}[base]
     config.evals = ml_collections.ConfigDict()
     config.evals.zsl = ml_collections.ConfigDict(dict(
-        type="zero_shot", name="zsl", split="test:unseen",
+        type="zero_shot", split="test:unseen",
         split_workdir_suffix="-split{seed}"))
   elif base in ("synthetic", "smoke"):  # the zero-shot protocol runs as a stage
     config.evals.zsl = ml_collections.ConfigDict(dict(

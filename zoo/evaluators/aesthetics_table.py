@@ -46,7 +46,7 @@ def format_table(ours: dict, data_line: str) -> str:
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
     self.eval_config, self.config = eval_config, config
     self.process_index = process_index
     missing = set(COLUMNS) - set(eval_config.evals)

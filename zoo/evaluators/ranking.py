@@ -61,7 +61,7 @@ def _per_pair(predict_fn, cpu_convolutions):
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
     self.eval_config, self.config = eval_config, config
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count

@@ -12,7 +12,7 @@ import os
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
     del config, predict_fn, to_device, process_index, process_count
     self.eval_config = eval_config
 

@@ -26,8 +26,9 @@ def split_workdir(workdir: str, eval_config, seed: int) -> str:
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
     self.eval_config, self.config, self.to_device = eval_config, config, to_device
+    self.name = name  # its key in config.evals: the split runs' results are under it
     self.process_index, self.process_count = process_index, process_count
     if not config.data.zsl_unseen:
       raise ValueError("the zero_shot evaluator needs --config.data.zsl_unseen > 0")
@@ -57,7 +58,7 @@ class Evaluator:
         continue
       path = os.path.join(split_workdir(workdir, self.eval_config, seed), "results.json")
       with open(path) as f:  # written by the experiment's stage for this split
-        accuracies[seed] = json.load(f)[f"{self.eval_config.name}/top1_accuracy"]
+        accuracies[seed] = json.load(f)[f"{self.name}/top1_accuracy"]
     values = np.asarray([accuracies[s] for s in sorted(accuracies)])
     results.update({"mean_top1_accuracy": float(values.mean()),
                     "std_top1_accuracy": float(values.std()),
