@@ -99,8 +99,8 @@ def extract(config) -> str:
       steps = ucf101.all_steps(d, record)
       features = {"rgb": _run_in_chunks(spatial, steps["rgb"]),
                   "flow": _run_in_chunks(temporal, steps["flow"]),
-                  "label": record["label"], "group": record["group"],
-                  "name": record["name"], "path": record["path"]}
+                  "label": int(record["label"]), "group": int(record["group"]),
+                  "name": str(record["name"]), "path": str(record["path"])}
       writer.write(video_features.encode(features))
       written.append(record["name"])
     writer.close()

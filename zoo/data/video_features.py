@@ -14,7 +14,6 @@ unseen classes of the class split `data.zsl_seed` out of the training split; the
 'test:unseen' (or 'test:seen') reads only those test clips.
 """
 import hashlib
-import io
 import json
 import os
 
@@ -26,6 +25,7 @@ from zoo.data import bad_records, ucf101
 
 STAND_IN = False  # decided by the prepared data: see stand_in()
 COMPLETE = "complete.json"
+FORMAT = "video_features/2"  # the record layout (encode), part of the cache key
 
 
 def stand_in(data_config) -> bool:
@@ -77,7 +77,7 @@ def _hash_tree(digest, root: str):
 
 def cache_key(data_config) -> str:
   """Hash of what the features depend on (see the module docstring)."""
-  digest = hashlib.sha256()
+  digest = hashlib.sha256(FORMAT.encode())
   with open(os.path.join(data_config.dir, "manifest.json"), "rb") as f:
     digest.update(f.read())
   for name in ("spatial_cnn", "flow_cnn"):
@@ -105,19 +105,25 @@ def feature_dims(data_config):
 # --- records --------------------------------------------------------------------------------
 
 def encode(record: dict) -> bytes:
-  """A clip's features as .npz bytes (no pickle)."""
-  buffer = io.BytesIO()
-  np.savez(buffer, **{k: np.asarray(v) for k, v in record.items()})
-  return buffer.getvalue()
+  """A clip's features as bytes: a JSON header (scalars, and dtype/shape of each array)
+  then the arrays' raw bytes, so reading is a JSON parse and zero-copy views (no pickle;
+  a tenth of the time of .npz)."""
+  arrays = {k: np.ascontiguousarray(v) for k, v in record.items() if isinstance(v, np.ndarray)}
+  header = {"scalars": {k: v for k, v in record.items() if k not in arrays},
+            "arrays": {k: [a.dtype.str, list(a.shape)] for k, a in arrays.items()}}
+  head = json.dumps(header).encode()
+  return b"".join([len(head).to_bytes(4, "little"), head]
+                  + [a.tobytes() for a in arrays.values()])
 
 
 def decode(data: bytes) -> dict:
-  with np.load(io.BytesIO(data), allow_pickle=False) as z:
-    record = {k: z[k] for k in z.files}
-  for key in ("label", "group"):
-    record[key] = int(record[key])
-  for key in ("name", "path"):
-    record[key] = str(record[key])
+  size = int.from_bytes(data[:4], "little")
+  header = json.loads(data[4:4 + size])
+  record, offset = dict(header["scalars"]), 4 + size
+  for key, (dtype, shape) in header["arrays"].items():
+    count = int(np.prod(shape))
+    record[key] = np.frombuffer(data, dtype, count, offset).reshape(shape)
+    offset += count * np.dtype(dtype).itemsize
   return record
 
 
