@@ -60,7 +60,9 @@ def get_config(arg=None):
       name="video_features", src="", dir="", split_index=1, train_split="train",
       freeze_cnn=freeze_cnn, image_size=224, resize_size=256, flow_stack=10, max_steps=25,
       classes=(), zsl_unseen=0, zsl_seed=0, feature_dir="",
-      spatial_cnn="{runs}/imagenet_vgg_f", flow_cnn="{runs}/ucf101_flow_cnn",
+      spatial_cnn="{runs}/imagenet_vgg_f",
+      # trained on the split's training list: one per split
+      flow_cnn="{runs}/ucf101_flow_cnn_split{data.split_index}",
       pretrain_dir="",  # ImageNet (tfds dir) for the spatial CNN's stage, if not yet trained
       prepare=ml_collections.ConfigDict(dict(fps=10.0, flow="farneback")),
       max_bad_fraction=0.01, num_threads=8, prefetch_batches=4, prefetch_to_device=2, seed=0))

@@ -14,29 +14,47 @@ An experiment module may define `stages(config, workdir) -> [stage, ...]`, each 
 `python -m launch.run ... --stage=NAME` runs one stage alone; a plain run does every
 missing stage, then its own training. String config values may hold `{runs}`, the folder
 the workdir is in, so prerequisite runs and prepared data live next to the run that needs
-them and are shared by the experiments that need the same ones.
+them and are shared by the experiments that need the same ones, and `{KEY.PATH}`, a config
+value (one prerequisite per setting of that key).
 """
 import importlib
 import os
+import re
 
 from absl import logging
 
 RUNS = "{runs}"
 
 
+_KEY = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)\}")
+
+
 def expand(config, workdir: str):
-  """`config` (locked) with `{runs}` in string values replaced by the workdir's folder."""
+  """`config` (locked) with `{runs}` in string values replaced by the workdir's folder and
+  `{a.b}` by the config's value of `a.b` (e.g. a prerequisite per data split:
+  '{runs}/ucf101_flow_cnn_split{data.split_index}')."""
   runs = os.path.dirname(os.path.abspath(workdir))
   config = config.copy_and_resolve_references()
+
+  def value_of(match):
+    node = config
+    for part in match.group(1).split("."):
+      if not hasattr(node, "items") or part not in node:
+        return match.group(0)
+      node = node[part]
+    return str(node)
+
+  def fill(text):
+    return _KEY.sub(value_of, text.replace(RUNS, runs)) if isinstance(text, str) else text
 
   def visit(node):
     for key, value in node.items():
       if hasattr(value, "items"):
         visit(value)
-      elif isinstance(value, str) and RUNS in value:
-        node[key] = value.replace(RUNS, runs)
-      elif isinstance(value, tuple) and any(isinstance(v, str) and RUNS in v for v in value):
-        node[key] = tuple(v.replace(RUNS, runs) if isinstance(v, str) else v for v in value)
+      elif isinstance(value, str) and "{" in value:
+        node[key] = fill(value)
+      elif isinstance(value, tuple) and any(isinstance(v, str) and "{" in v for v in value):
+        node[key] = tuple(fill(v) for v in value)
 
   with config.unlocked():
     visit(config)

@@ -48,16 +48,6 @@ def test_smoke_runs_every_stage_and_reports_three_evaluations(smoke):
     assert os.path.exists(os.path.join(run, "results.json")), run
 
 
-def test_a_second_run_skips_finished_stages(smoke):
-  workdir, _, _ = smoke
-  proc = launch("--experiment=video2vec:smoke", f"--workdir={workdir}", "--stage=flow_cnn",
-                devices=1)
-  assert "stage flow_cnn: done" in proc.stderr and "training" not in proc.stderr
-  proc = launch("--experiment=video2vec:smoke", f"--workdir={workdir}", "--stage=nope",
-                devices=1, check=False)
-  assert proc.returncode == 2 and "--stage=nope: experiment video2vec:smoke has stages" in proc.stderr
-
-
 def test_unseen_classes_never_reach_training(smoke):
   _, config, _ = smoke
   zsl = config.copy_and_resolve_references()
