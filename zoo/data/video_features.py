@@ -36,7 +36,7 @@ def num_classes(data_config) -> int:
   return ucf101.num_classes(data_config)
 
 
-DESCRIPTION = "cached two-stream CNN features of prepared UCF101 clips"
+DESCRIPTION = "cached two-stream CNN features of prepared clips (UCF101 layout; the manifest says if a stand-in)"
 
 
 # --- zero-shot class splits ---------------------------------------------------------------
