@@ -5,8 +5,8 @@ Synthetic by design (the benchmark itself, not a stand-in for a real dataset):
   al., "Unrolled Generative Adversarial Networks", ICLR 2017);
 - 'grid': 25 modes on the grid {-4, -2, 0, 2, 4}^2, standard deviation 0.05 (Srivastava et
   al., "VEEGAN", NeurIPS 2017).
-Each point is drawn from `(data.seed, split, index)` alone: a uniformly chosen mode plus
-isotropic Gaussian noise. Records: {'point': float32 [2], 'label': int32 (the mode)}.
+A split's points are drawn from `(data.seed, split)`: a uniformly chosen mode plus
+isotropic Gaussian noise each. Records: {'point': float32 [2], 'label': int32 (the mode)}.
 Data config fields: `mixture` (ring | grid), `seed`, `num_train`, `num_eval`.
 """
 import numpy as np
@@ -35,32 +35,29 @@ def num_classes(data_config) -> int:
   return len(modes(data_config)[0])
 
 
-def draw(centres, std, seed: int, split: str, index: int) -> dict:
-  rng = np.random.default_rng([seed, stand_in.SPLIT_IDS[split], index])
-  mode = int(rng.integers(len(centres)))
-  point = centres[mode] + std * rng.standard_normal(2)
-  return {"point": point.astype(np.float32), "label": np.int32(mode)}
-
-
 class MixtureSource:
-  """grain random-access source of `num_train` / `num_eval` points of one split."""
+  """grain random-access source of `num_train` / `num_eval` points of one split, all drawn
+  at once from `(seed, split)` (vectorised: reading is indexing)."""
 
   def __init__(self, data_config, split: str):
     if split not in stand_in.SPLIT_IDS:
       raise ValueError(f"unknown split '{split}' of the mixture; known: "
                        f"{sorted(stand_in.SPLIT_IDS)}")
-    self.centres, self.std = modes(data_config)
+    centres, std = modes(data_config)
     self.seed, self.split = data_config.seed, split
-    self.num = data_config.num_train if split == "train" else data_config.num_eval
+    num = data_config.num_train if split == "train" else data_config.num_eval
+    rng = np.random.default_rng([data_config.seed, stand_in.SPLIT_IDS[split]])
+    self.labels = rng.integers(len(centres), size=num).astype(np.int32)
+    self.points = (centres[self.labels] + std * rng.standard_normal((num, 2))).astype(np.float32)
 
   def __len__(self):
-    return self.num
+    return len(self.labels)
 
   def __getitem__(self, index):
-    return draw(self.centres, self.std, self.seed, self.split, int(index))
+    return {"point": self.points[index], "label": self.labels[index]}
 
   def __repr__(self):
-    return f"MixtureSource(seed={self.seed}, split={self.split}, n={self.num})"
+    return f"MixtureSource(seed={self.seed}, split={self.split}, n={len(self)})"
 
 
 def source(data_config, split: str):

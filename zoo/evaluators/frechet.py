@@ -126,7 +126,7 @@ class Evaluator:
   def _labelled(self, config, split, limit=None):
     target = self.eval_config.classifier_target
     examples, fields = sampling.real_examples(config, split, (target,))
-    return examples[:limit], fields[target][:limit]
+    return examples[:limit or None], fields[target][:limit or None]  # 0: all
 
   def _fit_classifier(self, config):
     c = self.eval_config

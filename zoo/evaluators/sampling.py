@@ -24,7 +24,7 @@ class Sampler:
                                 config.get("cpu_convolutions")))
 
   def noise(self, seed: int, n: int) -> np.ndarray:
-    return np.asarray(adversarial.sample_noise(self.config.gan, jax.random.key(seed), n))
+    return np.array(adversarial.sample_noise(self.config.gan, jax.random.key(seed), n))
 
   def labels(self, seed: int, n: int) -> np.ndarray:
     """Uniformly drawn classes for a conditional generator (zeros, unused, otherwise)."""
