@@ -47,11 +47,11 @@ def get_config(arg=None):
     config.model.width = 16
     config.batch_size = 64
     config.eval_batch_size = 250
-    config.total_steps = 1_500
+    config.total_steps = 1_000
     config.log_every_steps = 50
-    config.eval_every_steps = 250
-    config.checkpoint_every_steps = 500
-    config.evals.frechet.update(dict(classifier_steps=300, classifier_batch=64,
+    config.eval_every_steps = 200
+    config.checkpoint_every_steps = 200
+    config.evals.frechet.update(dict(classifier_steps=200, classifier_batch=32,
                                      classifier_examples=3_000))
   if arg == "smoke":
     config.data.update(dict(image_size=16, num_train=128, num_eval=40))

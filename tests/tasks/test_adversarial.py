@@ -33,8 +33,8 @@ def task_and_batch(config, seed=0):
   return task, batch
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_each_iteration_runs_exactly_k_discriminator_updates_and_one_generator_update(k):
+def test_each_iteration_runs_exactly_k_discriminator_updates_and_one_generator_update():
+  k = 3
   config = mixture_config(d_steps=k)
   task, batch = task_and_batch(config)
   step = jax.jit(task.train_step)
@@ -95,10 +95,9 @@ def test_saturating_generator_gradient_vanishes_when_d_rejects_the_samples():
   assert np.all(np.sign(sat) == np.sign(non_sat))
 
 
-@pytest.mark.parametrize("bias,weaker", [(-8.0, "saturating"), (8.0, "non_saturating")])
-def test_generator_gradient_through_the_networks(bias, weaker):
-  """With D's output bias at -8 (rejects every sample) G's gradient under the saturating
-  loss is ~3000x smaller than under the non-saturating one; at +8 the reverse."""
+def test_generator_gradient_through_the_networks_when_d_rejects_the_samples():
+  """With D's output bias at -8 (D(G(z)) ~ 3e-4 for every sample) G's gradient under the
+  saturating loss is ~3000x smaller than under the non-saturating one."""
   norms = {}
   for name in ("saturating", "non_saturating"):
     config = mixture_config(loss=name)
@@ -107,13 +106,12 @@ def test_generator_gradient_through_the_networks(bias, weaker):
     state = task.init(jax.random.key(0))
     params = state.params
     last = "Dense_0"  # the output layer (the hidden ones are Maxout_i)
-    params["discriminator"][last]["bias"] = jnp.full((1,), bias)
+    params["discriminator"][last]["bias"] = jnp.full((1,), -8.0)
     params["discriminator"][last]["kernel"] = params["discriminator"][last]["kernel"] * 0.01
     _, metrics = jax.jit(task.train_step)(state.replace(params=params), batch,
                                           jax.random.key(1))
     norms[name] = float(metrics["g_grad_norm"])
-  other = "non_saturating" if weaker == "saturating" else "saturating"
-  assert norms[other] / norms[weaker] > 500
+  assert norms["non_saturating"] / norms["saturating"] > 500
 
 
 def test_gradient_penalty_of_a_linear_critic():

@@ -11,7 +11,8 @@ holds, and `fd_floor` is d(B, A): what a perfect generator would score at this s
 
 Feature networks (`features`):
 - 'raw': the samples themselves, flattened (the 2-D mixture's points);
-- 'classifier': the penultimate layer (64 units) of a small CNN that this module trains,
+- 'classifier': the penultimate layer (64 units) of a small CNN (on images averaged down to
+  32x32 at most) that this module trains,
   at the start of the run, on the `train` split's labels (`classifier_target`: 'label',
   softmax, e.g. the digit; or 'attributes', one sigmoid each, e.g. the faces'), seeded,
   `classifier_steps` Adam steps of `classifier_batch`: deterministic, no download. Its
@@ -55,12 +56,15 @@ def statistics(features):
 
 
 class FeatureNet(nn.Module):
-  """Stride-2 3x3 convolutions (32, 64, 128, 128 channels) down to 4x4 or less, then a
-  64-unit ReLU layer (the features) and a linear head."""
+  """Images averaged down to 32x32 at most (cheap on a CPU), stride-2 3x3 convolutions (32,
+  64, 128 channels) down to 4x4 or less, then a 64-unit ReLU layer (the features) and a
+  linear head."""
   outputs: int
 
   @nn.compact
   def __call__(self, x):
+    while x.shape[1] > 32:
+      x = nn.avg_pool(x, (2, 2), (2, 2))
     channels = (32, 64, 128, 128)
     i = 0
     while x.shape[1] > 4:
