@@ -93,6 +93,7 @@ def test_mixture_and_frechet_evaluators_on_a_generator_that_drops_half_the_modes
     assert json.load(f)["features"].startswith("raw")
 
 
+@pytest.mark.slow  # trains the feature classifier: ~15 s of CPU
 def test_frechet_of_real_digits_against_themselves_is_near_the_floor(tmp_path):
   """Digit features from the trained classifier: held-out digits score at the floor, noise
   far above it; the classifier is accurate."""
@@ -109,7 +110,7 @@ def test_frechet_of_real_digits_against_themselves_is_near_the_floor(tmp_path):
   config.gan.update(dict(latent_dim=65, noise="uniform"))
   evaluator = frechet.Evaluator(
       _eval(type="frechet", split="test", features="classifier", classifier_target="label",
-            classifier_steps=300, classifier_batch=64, classifier_examples=0, seed=0),
+            classifier_steps=200, classifier_batch=64, classifier_examples=0, seed=0),
       config=config, predict_fn=predict_fn, to_device=to_device_fn())
   evaluator.noise[:, 0] = np.arange(250)  # generate training digits, one each
 

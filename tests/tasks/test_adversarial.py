@@ -159,6 +159,17 @@ def test_ema_generator_is_what_predict_uses():
   np.testing.assert_allclose(out, direct, rtol=1e-6)
 
 
+def test_transposed_convolution_is_the_strided_convolutions_input_gradient():
+  layer = dcgan.ConvTranspose2x(8)
+  x = jax.random.normal(jax.random.key(0), (2, 4, 4, 5))
+  params = layer.init(jax.random.key(1), x)
+  kernel = params["params"]["kernel"]
+  conv = lambda a: jax.lax.conv_general_dilated(a, kernel, (2, 2), ((1, 1), (1, 1)),
+                                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  expected = jax.vjp(conv, jnp.zeros((2, 8, 8, 8)))[1](x)[0]
+  np.testing.assert_allclose(layer.apply(params, x), expected, atol=1e-5)
+
+
 def test_dcgan_networks_have_the_paper_layout_at_64x64():
   model = ml_collections.ConfigDict(dict(width=64, d_norm="batch", bn_momentum=0.9,
                                          conv_matmul_grads="auto", dtype="float32",
@@ -169,7 +180,7 @@ def test_dcgan_networks_have_the_paper_layout_at_64x64():
   out = jax.eval_shape(lambda v: g.apply(v, z, train=False), g_vars)
   assert out.shape == (2, 64, 64, 3)
   kernels = [x.shape for x in jax.tree.leaves(g_vars["params"]) if len(x.shape) == 4]
-  assert [k[-1] for k in kernels] == [256, 128, 64, 3]  # after the 4x4x512 projection
+  assert [k[2] for k in kernels] == [256, 128, 64, 3]  # after the 4x4x512 projection
   d_vars = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((2, 64, 64, 3)),
                                          train=True))
   kernels = [x.shape for x in jax.tree.leaves(d_vars["params"]) if len(x.shape) == 4]
