@@ -121,6 +121,7 @@ def test_gradient_penalty_of_a_linear_critic():
   assert float(penalty) == pytest.approx(16.0, rel=1e-5)
 
 
+@pytest.mark.slow  # compiles 5 critic steps with a double backward pass: the costliest here
 def test_wgan_gp_trains_with_five_critic_steps_and_refuses_batch_norm():
   config = mixture_config(loss="wgan_gp", d_steps=5)
   task, batch = task_and_batch(config)
