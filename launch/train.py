@@ -366,7 +366,9 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       rate = steps / max(seconds, 1e-9)
       record.update({"steps_per_s": rate,
                      "examples_per_s_per_device": rate * config.batch_size / len(devices)})
-      progress.set_postfix(loss=f"{record['train/loss']:.4f}", steps_s=f"{rate:.2f}",
+      losses = {k[6:]: f"{record[k]:.4f}" for k in ("train/loss", "train/d_loss", "train/g_loss")
+                if k in record}  # a GAN has two losses
+      progress.set_postfix(**losses, steps_s=f"{rate:.2f}",
                            ex_s_dev=f"{record['examples_per_s_per_device']:.1f}")
     writer.write(s, record)
     last_log = (now, s)

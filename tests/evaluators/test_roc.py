@@ -69,6 +69,24 @@ def test_quadratic_kappa_of_known_cases():
   assert roc.quadratic_kappa([0, 1, 2, 2], [0, 2, 2, 0], 3) == pytest.approx(2 / 7)
 
 
+def pairwise_kappa(labels, predictions, num_classes):
+  """1 - mean weighted disagreement of the pairs as observed / over all cross pairings."""
+  w = lambda a, b: (a - b) ** 2 / (num_classes - 1) ** 2
+  observed = np.mean([w(a, b) for a, b in zip(labels, predictions)])
+  chance = np.mean([w(a, b) for a in labels for b in predictions])
+  return 1 - observed / chance
+
+
+def test_quadratic_kappa_is_the_brute_force_statistic():
+  rng = np.random.default_rng(1)
+  for _ in range(20):
+    k = int(rng.integers(2, 6))
+    labels = rng.integers(0, k, 40)
+    predictions = np.where(rng.random(40) < 0.6, labels, rng.integers(0, k, 40))
+    assert roc.quadratic_kappa(labels, predictions, k) == pytest.approx(
+        pairwise_kappa(labels, predictions, k), abs=1e-12)
+
+
 def fake_grader(key, batch):
   """Logits with +2 on the true grade plus unit normal noise keyed by the image's pixel sum
   (exact integers, so the host recomputes the same noise)."""

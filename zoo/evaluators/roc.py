@@ -14,7 +14,8 @@ of the negative ones), which orders examples the same way without float32 probab
 of confident predictions rounding to 1.0 and tying. Scores are computed on the devices
 and gathered from every process; the curve, the AUC (the Mann-Whitney statistic, ties
 counting one half), the operating points, the accuracy over all classes and the
-quadratic weighted kappa (the Kaggle competition's metric) are computed on the host.
+quadratic weighted kappa (the Kaggle competition's metric) are computed on the host,
+the curve, the AUC and the kappa by scikit-learn.
 An optional `ensemble` (checkpoint paths) averages several networks' predictions, as
 Gulshan et al. averaged 10. Writes `roc_SPLIT.png` (the curve with both points and the AUC) and `roc_SPLIT.json`
 (the curve's corners, the thresholds, and both points on both splits) into the workdir.
@@ -30,6 +31,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 from matplotlib.figure import Figure  # not pyplot: no global backend or state
+from sklearn import metrics as sk_metrics
 
 from zoo.data import pipeline
 from zoo.evaluators.ensemble import Ensemble
@@ -38,30 +40,18 @@ from zoo.models import conv
 
 def auc(scores, positive) -> float:
   """Area under the ROC curve: the probability that a random positive scores above a
-  random negative, ties counting one half (the Mann-Whitney U over the pairs)."""
-  scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
-  order = np.argsort(scores, kind="stable")
-  ordered = scores[order]
-  starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]  # groups of tied scores
-  ends = np.r_[starts[1:], len(scores)]
-  ranks = np.empty(len(scores))
-  ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)  # mean 1-based rank
-  num_pos = positive.sum()
-  num_neg = len(scores) - num_pos
-  return float((ranks[positive].sum() - num_pos * (num_pos + 1) / 2) / (num_pos * num_neg))
+  random negative, ties counting one half (the Mann-Whitney U; scikit-learn's)."""
+  return float(sk_metrics.roc_auc_score(np.asarray(positive, bool),
+                                        np.asarray(scores, np.float64)))
 
 
 def roc_curve(scores, positive):
   """(thresholds, sensitivity, specificity) of the rule 'positive iff score >= t' for t =
-  +inf (nothing positive) and then every distinct score, from the highest down."""
-  scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
-  order = np.argsort(-scores, kind="stable")
-  ordered, hits = scores[order], positive[order]
-  group_ends = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
-  true_pos = np.r_[0, np.cumsum(hits)[group_ends]]
-  false_pos = np.r_[0, np.cumsum(~hits)[group_ends]]
-  return (np.r_[np.inf, ordered[group_ends]], true_pos / positive.sum(),
-          1 - false_pos / (~positive).sum())
+  +inf (nothing positive) and then every distinct score, from the highest down
+  (scikit-learn's curve, every point kept)."""
+  fpr, tpr, thresholds = sk_metrics.roc_curve(
+      np.asarray(positive, bool), np.asarray(scores, np.float64), drop_intermediate=False)
+  return thresholds, tpr, 1 - fpr
 
 
 # Targets are met up to float round-off (39 / 40 against 0.975).
@@ -89,13 +79,10 @@ def sensitivity_specificity(scores, positive, threshold: float):
 
 def quadratic_kappa(labels, predictions, num_classes: int) -> float:
   """Cohen's kappa with quadratic weights (i - j)^2 / (K - 1)^2: 1 is perfect agreement,
-  0 what independent guesses with the same class frequencies would get."""
-  observed = np.bincount(np.asarray(labels) * num_classes + np.asarray(predictions),
-                         minlength=num_classes ** 2).reshape(num_classes, num_classes)
-  expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
-  i = np.arange(num_classes)
-  weights = (i[:, None] - i[None, :]) ** 2 / (num_classes - 1) ** 2
-  return float(1 - (weights * observed).sum() / (weights * expected).sum())
+  0 what independent guesses with the same class frequencies would get (scikit-learn's)."""
+  return float(sk_metrics.cohen_kappa_score(
+      np.asarray(labels), np.asarray(predictions), labels=np.arange(num_classes),
+      weights="quadratic"))
 
 
 def _probability(log_odds: float) -> float:
