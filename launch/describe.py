@@ -141,8 +141,9 @@ def model_and_inputs(config):
     return task.describe_inputs(config)
   num_classes = pipeline.data_module(config.data).NUM_CLASSES
   model = classification.build_model(config.model, num_classes)
-  size = config.data.image_size
-  return model, (jax.ShapeDtypeStruct((1, size, size, 3), jnp.dtype(config.model.dtype)),)
+  size, channels = config.data.image_size, config.data.get("channels", 3)
+  return model, (jax.ShapeDtypeStruct((1, size, size, channels),
+                                      jnp.dtype(config.model.dtype)),)
 
 
 def describe(config):
@@ -177,7 +178,8 @@ def describe(config):
             "state": count({k: v for k, v in variables.items() if k != "params"}),
             "flops": sum(r.flops for r in rows),
             "flops_unpadded": sum(r.flops_unpadded for r in rows),
-            "image_size": size, "num_classes": num_classes}
+            "image_size": size, "num_classes": num_classes,
+            "inputs": [tuple(x.shape[1:]) for x in inputs]}
   return rows, totals
 
 
@@ -196,8 +198,8 @@ def format_table(rows, totals) -> str:
   rule = "|" + "|".join("-" * (w + 1) + (":" if i in right else "-")
                         for i, w in enumerate(widths)) + "|"
   lines = [line(cells[0]), rule] + [line(c) for c in cells[1:]]
-  size = totals["image_size"]
-  lines += ["", f"input {size}x{size}x3, {totals['num_classes']} classes",
+  shapes = ", ".join("x".join(map(str, shape)) or "scalar" for shape in totals["inputs"])
+  lines += ["", f"input {shapes}, {totals['num_classes']} classes",
             f"parameters: {totals['params']:,}"
             + (f" ({totals['params_inference']:,} without the training-only "
                f"head{'s' if len(totals['training_only']) > 1 else ''}: "

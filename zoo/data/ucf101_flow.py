@@ -11,6 +11,7 @@ from zoo.data import ucf101
 
 DESCRIPTION = "UCF101 optical-flow stacks of prepared clips (one time step per example)"
 STAND_IN = False
+NUM_CLASSES = 101  # UCF101's, for --describe without data; training reads the manifest
 num_classes = ucf101.num_classes
 stand_in = ucf101.stand_in
 source = ucf101.source

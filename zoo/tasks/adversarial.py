@@ -26,6 +26,7 @@ import importlib
 from typing import Any
 
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -62,6 +63,25 @@ def to_model_space(x):
   if x.dtype == jnp.uint8:
     return x.astype(jnp.float32) / 127.5 - 1.0
   return x.astype(jnp.float32)
+
+
+class _GeneratorThenDiscriminator(nn.Module):
+  """D(G(z)): one module holding both networks, so `--describe` lists their layers."""
+  generator: nn.Module
+  discriminator: nn.Module
+  num_classes: int = 0
+
+  def __call__(self, z, train: bool = False):
+    return self.discriminator(self.generator(z, None, train=train), None, train=train)
+
+
+def describe_inputs(config):
+  """(both networks as one model, a noise vector) for `--describe`, without data."""
+  shape = tuple(pipeline.data_module(config.data).example_shape(config.data))
+  module = importlib.import_module(f"zoo.models.{config.model.name}")
+  generator, discriminator = module.networks(config.model, output_shape=shape, num_classes=0)
+  return (_GeneratorThenDiscriminator(generator, discriminator),
+          (jax.ShapeDtypeStruct((1, config.gan.latent_dim), jnp.float32),))
 
 
 class Task:
