@@ -74,3 +74,14 @@ def test_end_to_end_from_frames_has_both_cnns():
   assert variables["params"]["spatial_rnn"]["OptimizedLSTMCell_0"]["ii"]["kernel"].shape == (32, 16)  # fc7 in
   out = jax.eval_shape(model.apply, variables, rgb, flow, length)
   assert out["embedding"].shape == (2, 8) and out["logits"].shape == (2, 5)
+
+
+def test_describe_lists_both_rnns_and_counts_the_papers_network():
+  from launch import config as config_lib, describe  # pylint: disable=import-outside-toplevel
+  rows, totals = describe.describe(config_lib.resolve("video2vec"))
+  by_path = {r.path: r for r in rows}
+  lstm = 4 * (4096 + 1024 + 1) * 1024  # gates x (fc7 + hidden + bias) x hidden
+  assert by_path["spatial_rnn"].params == by_path["flow_rnn"].params == lstm
+  assert by_path["embedding"].output == (50,)  # GloVe 6B 50-d
+  assert totals["params"] == 2 * lstm + 2048 * 101 + 101 + 2048 * 1200 + 1200 + 1200 * 50 + 50
+  assert totals["inputs"] == [(25, 4096), (25, 4096), ()]
