@@ -67,3 +67,42 @@ class MetricWriter:
       self.file.close()
       self.tb.close()
 
+
+def summary(results: dict, workdir: str) -> str:
+  """The end of a run in a few lines: what ran on which data, the evaluators' metrics, where
+  results.json and the pictures the evaluators drew are."""
+  data = results.get("data", {})
+  if results.get("already_finished"):
+    head = (f"{results['experiment']} had already finished at step {results['step']}; "
+            "nothing was run, its results:")
+  else:
+    head = (f"{results['experiment']} finished at step {results['step']} "
+            f"({results['train_steps_this_run']} steps this run, {results['wall_time_s']:.0f} s)")
+  lines = [head, f"  data: {'STAND-IN, ' if data.get('stand_in') else ''}"
+                 f"{data.get('description', data.get('name', '?'))}"]
+  metrics = [f"{k} {v:.4g}" for k, v in results.items()
+             if "/" in k and isinstance(v, float) and not k.endswith("/num_examples")]
+  for i in range(0, len(metrics), 4):
+    lines.append("  " + "   ".join(metrics[i:i + 4]))
+  for key, mean in results.items():  # a figure over several runs (e.g. zero-shot splits)
+    if key.endswith("/mean_top1_accuracy"):
+      name = key[:-len("/mean_top1_accuracy")]
+      chance = results.get(f"{name}/chance")
+      lines.append(f"  {name}: top-1 {mean:.4f} +- {results[f'{name}/std_top1_accuracy']:.4f} "
+                   f"over {results.get(f'{name}/num_splits')} splits"
+                   + (f" (chance {chance:.4f})" if chance is not None else ""))
+  for key, value in results.items():  # Markdown tables the evaluators made
+    if key.endswith("/table") and isinstance(value, str):
+      lines += [f"  {key}:"] + ["    " + row for row in value.strip().splitlines()]
+  if data.get("bad_train_records"):
+    lines.append(f"  {data['bad_train_records']} bad training records skipped (see results.json)")
+  best = results.get("best_checkpoint")
+  if best and best.get("step") is not None:
+    lines.append(f"  best {best['metric']} {best['value']:.4g} at step {best['step']}: "
+                 f"{best['directory']} (--config.init_from={workdir}:best)")
+  lines.append(f"  results: {os.path.join(workdir, 'results.json')}")
+  for kind, ending in (("pictures", ".png"), ("tables", ".md")):
+    files = sorted(f for f in os.listdir(workdir) if f.endswith(ending))
+    if files:
+      lines.append(f"  {kind}: {', '.join(os.path.join(workdir, f) for f in files)}")
+  return "\n".join(lines)

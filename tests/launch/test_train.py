@@ -310,12 +310,12 @@ def test_a_truncated_validation_shard_stops_the_run_before_training(tmp_path):
 
 
 def test_summary_names_the_pictures_the_evaluators_drew(tmp_path):
-  from launch import run  # pylint: disable=import-outside-toplevel
+  from launch import writers  # pylint: disable=import-outside-toplevel
   (tmp_path / "roc_test.png").write_bytes(b"")
   results = {"experiment": "dr_inception_v3:smoke", "step": 6, "train_steps_this_run": 6,
              "wall_time_s": 12.3, "data": {"stand_in": False, "description": "EyePACS (tfds)"},
              "test/auc": 0.8125, "test/num_examples": 64.0, "test/kappa": 0.5}
-  assert run.summary(results, str(tmp_path)).splitlines() == [
+  assert writers.summary(results, str(tmp_path)).splitlines() == [
       "dr_inception_v3:smoke finished at step 6 (6 steps this run, 12 s)",
       "  data: EyePACS (tfds)",
       "  test/auc 0.8125   test/kappa 0.5",

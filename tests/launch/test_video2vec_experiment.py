@@ -19,11 +19,11 @@ def smoke(tmp_path_factory):
   workdir = os.path.join(runs, "video2vec_smoke")
   proc = launch("--experiment=video2vec:smoke", f"--workdir={workdir}", devices=1)
   config = stages.expand(config_lib.resolve("video2vec:smoke"), workdir)
-  return workdir, config, proc.stderr
+  return workdir, config, proc.stderr, proc.stdout
 
 
 def test_smoke_runs_every_stage_and_reports_three_evaluations(smoke):
-  workdir, config, log = smoke
+  workdir, config, log, printed = smoke
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
   assert results["data"]["stand_in"] is True and results["train_step_compilations"] == 1
@@ -40,6 +40,10 @@ def test_smoke_runs_every_stage_and_reports_three_evaluations(smoke):
   with open(os.path.join(workdir, "retrieval.md")) as f:
     table = f.read()
   assert "| roll |" in table and "precision@10" in table
+  # the run ends by printing the three results
+  assert "data: STAND-IN" in printed and "recognition/softmax_top1_accuracy" in printed
+  assert "zsl: top-1" in printed and "over 2 splits (chance 0.5000)" in printed
+  assert "| roll |" in printed and f"results: {workdir}/results.json" in printed
   for stage in ("videos", "prepared", "spatial_cnn", "flow_cnn", "features", "zero_shot"):
     assert f"stage {stage}" in log
   # the prerequisite runs live next to the workdir, each a run of its own
@@ -49,7 +53,7 @@ def test_smoke_runs_every_stage_and_reports_three_evaluations(smoke):
 
 
 def test_unseen_classes_never_reach_training(smoke):
-  _, config, _ = smoke
+  _, config, _, _ = smoke
   zsl = config.copy_and_resolve_references()
   with zsl.unlocked():
     zsl.data.zsl_unseen, zsl.data.zsl_seed = 2, 0
@@ -62,7 +66,7 @@ def test_unseen_classes_never_reach_training(smoke):
 
 
 def test_feature_cache_hit_miss_and_resume(smoke, tmp_path, monkeypatch):
-  _, config, _ = smoke
+  _, config, _, _ = smoke
   key = video_features.cache_key(config.data)
   other = config.copy_and_resolve_references()
   with other.unlocked():
