@@ -93,10 +93,10 @@ def test_losses_against_hand_computed_values():
 def test_references_have_the_attribute_and_sources_lack_it(monkeypatch):
   task, batch = task_and_batch(monkeypatch, num_references=3)
   images, has, source, refs = task._pair(batch, jax.random.key(0))
-  smiling = np.asarray(batch["attributes"][:, faces.ATTRIBUTES.index("Smiling")])
-  assert 0 < smiling.sum() < len(smiling)  # the batch holds both kinds
-  np.testing.assert_array_equal(source, 1 - smiling)
-  positives = np.asarray(images)[smiling > 0]
+  wearing = np.asarray(batch["attributes"][:, task.index])  # the configured attribute
+  assert 0 < wearing.sum() < len(wearing)  # the batch holds both kinds
+  np.testing.assert_array_equal(source, 1 - wearing)
+  positives = np.asarray(images)[wearing > 0]
   assert refs.shape == (8, 3, SIZE, SIZE, 3)
   for r in np.asarray(refs).reshape((-1, SIZE, SIZE, 3)):
     assert np.abs(positives - r).reshape(len(positives), -1).max(1).min() == 0
