@@ -9,7 +9,7 @@ import ml_collections
 from experiments import _classification
 
 VARIANTS = {
-    "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64; a minute or two on a CPU",
+    "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64; minutes on a CPU",
     "smoke": "a few steps on tiny stand-in faces, for tests",
 }
 
