@@ -14,6 +14,13 @@ attribute_gan`), the generator's mask blend, loss weights 1 / 1 / 1 (content / g
 attribute), the perceptual network (the zoo's attribute classifier, first two blocks, for
 the paper's VGG), one reference per source, Adam 2e-4 beta1 0.5, 64x64 crops as
 `dcgan_faces`, 20,000 iterations of 64.
+
+Stand-in figures (`:synthetic`, Eyeglasses, 400 iterations of 32, judged on 400 test
+sources by a 400-step classifier that reads eyeglasses at 0.997): success 0.82 (floor
+0.00 on the unedited sources, ceiling 0.99 on real faces with glasses, 0.9975 on the
+true edits); non-target attributes unchanged 0.858 (0.904 on the unedited sources, 0.894
+on the true edits: the judge's own errors); Fréchet 351 (real-vs-real floor 136, true
+edits 84). The glasses drawn are coloured, noisy rings at the eyes, not clean rims.
 """
 import os
 
