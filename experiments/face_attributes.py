@@ -86,7 +86,7 @@ def get_config(arg=None):
     config.evals.manipulation.num_sources = 400
   if arg == "smoke":
     config.data.update(dict(image_size=16, num_train=128, num_eval=40))
-    config.model.update(dict(g_width=8, d_width=8, a_width=8))
+    config.model.update(dict(g_width=8, d_width=8, a_width=8, residual_blocks=1))
     config.batch_size = 16
     config.eval_batch_size = 20
     config.total_steps = 6

@@ -51,21 +51,24 @@ def task_and_batch(monkeypatch, **manipulation):
 
 
 def test_network_shapes_and_the_untrained_generator_starts_near_its_source():
-  x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3), minval=-1, maxval=1)
-  refs = jax.random.uniform(jax.random.key(1), (2, 3, 16, 16, 3), minval=-1, maxval=1)
+  x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 3), minval=-1, maxval=1)
+  refs = jax.random.uniform(jax.random.key(1), (2, 3, 8, 8, 3), minval=-1, maxval=1)
   g = attribute_gan.Generator(width=4, residual_blocks=1)
-  params = g.init(jax.random.key(2), x, refs)
-  target, mask = g.apply(params, x, refs, return_mask=True)
-  assert target.shape == x.shape and mask.shape == (2, 16, 16)
+  # One compiled program each: op-by-op dispatch of these networks is slower.
+  params = jax.jit(g.init)(jax.random.key(2), x, refs)
+  target, mask = jax.jit(lambda p: g.apply(p, x, refs, return_mask=True))(params)
+  assert target.shape == x.shape and mask.shape == (2, 8, 8)
   assert 0.05 < float(mask.mean()) < 0.2  # sigmoid(-2) = 0.12: mostly the source
   assert float(jnp.abs(target - x).mean()) < 0.25 * float(jnp.abs(x).mean())
+  x = jnp.tile(x, (1, 2, 2, 1))  # 16x16: a 2x2 map
   a = attribute_gan.AttributeDiscriminator(width=4)
-  a_params = a.init(jax.random.key(3), x)
-  logit, logit_map = a.apply(a_params, x, return_map=True)
+  a_params = jax.jit(a.init)(jax.random.key(3), x)
+  logit, logit_map = jax.jit(lambda p: a.apply(p, x, return_map=True))(a_params)
   assert logit.shape == (2,) and logit_map.shape == (2, 2, 2)  # S/8
   np.testing.assert_allclose(logit, logit_map.mean((1, 2)), rtol=1e-6)
   cnn = attribute_cnn.Model(num_classes=7, width=4)
-  logits, feats = cnn.apply(cnn.init(jax.random.key(4), x), x, features=True)
+  logits, feats = jax.jit(lambda k: cnn.apply(cnn.init(k, x), x, features=True))(
+      jax.random.key(4))
   assert logits.shape == (2, 7) and [b.shape for b in feats["blocks"]] == [
       (2, 8, 8, 4), (2, 4, 4, 8)] and feats["pooled"].shape == (2, 8)
 
