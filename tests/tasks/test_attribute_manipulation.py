@@ -50,6 +50,7 @@ def task_and_batch(monkeypatch, **manipulation):
   return task, batch
 
 
+@pytest.mark.slow  # ~40 s of compiling; the smoke runs cover the shapes
 def test_network_shapes_and_the_untrained_generator_starts_near_its_source():
   x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 3), minval=-1, maxval=1)
   refs = jax.random.uniform(jax.random.key(1), (2, 3, 8, 8, 3), minval=-1, maxval=1)
