@@ -3,7 +3,8 @@ ICPR 2016): the 10 training clips nearest to a query word's vector in the embedd
 space, written as the paper's table - the query, then the classes of the ten clips with
 counts, e.g. `Orchestra | Playing Cello (9), Playing Piano (1)`.
 
-Built from an entry of `config.evals` (`type='retrieval'`, `split`, `queries`, `top_k`,
+Built from an entry of `config.evals` (`type='retrieval'`, `split`, `queries` (empty: the
+paper's), `top_k`,
 optional `intents`: 'QUERY=WORD' pairs; a retrieved clip is relevant when its class name
 holds WORD, giving precision@k for the stand-in, whose queries have a known intended
 object or motion). A query that is a word of a class name is not a test of unseen words
@@ -101,10 +102,11 @@ class Evaluator:
     self.class_words = manifest["class_words"]
     self.names = [display_name(w) for w in self.class_words]
     self.stand_in = bool(manifest.get("stand_in"))
-    check_queries(eval_config.queries, self.class_words)
+    queries = tuple(eval_config.queries) or PAPER_QUERIES
+    check_queries(queries, self.class_words)
     vectors = word_vectors.load(config.word_vectors)
-    self.queries = [q for q in eval_config.queries if q.lower() in vectors]
-    missing = sorted(set(eval_config.queries) - set(self.queries))
+    self.queries = [q for q in queries if q.lower() in vectors]
+    missing = sorted(set(queries) - set(self.queries))
     if missing:
       logging.warning("retrieval: no word vector for %s; left out", ", ".join(missing))
     self.query_vectors = np.stack([vectors.vector(q) for q in self.queries])
