@@ -16,7 +16,7 @@ from zoo.models import conv
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
     self.eval_config, self.config, self.to_device = eval_config, config, to_device
     self.process_index, self.process_count = process_index, process_count
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)

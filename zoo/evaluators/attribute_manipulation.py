@@ -48,7 +48,7 @@ def _batched(fn, x, size=500):
 class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
-               process_index=0, process_count=1):
+               process_index=0, process_count=1, name="NAME"):
     c = self.eval_config = eval_config
     m = config.manipulation
     self.config, self.to_device = config, to_device

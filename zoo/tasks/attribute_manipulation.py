@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from launch import checkpoint
+from zoo import checkpoints
 from zoo.models import attribute_gan
 from zoo.tasks import adversarial, classification, optimizers
 
@@ -82,7 +82,7 @@ class FrozenClassifier:
     from zoo.data import pipeline  # pylint: disable=import-outside-toplevel
     self.attributes = tuple(pipeline.data_module(data_config).ATTRIBUTES)
     self.model = classification.build_model(trained.model, len(self.attributes))
-    self.params = checkpoint.load_params(path)["params"]
+    self.params = checkpoints.load_params(path)["params"]
     self.path = path
 
   def logits(self, x):
