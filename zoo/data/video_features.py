@@ -161,7 +161,7 @@ def split_names(data_config, split: str):
     raise ValueError(f"split '{split}' of --config.data.split_index="
                      f"{data_config.split_index} is not in {data_config.dir}/manifest.json; "
                      f"prepared: {sorted(manifest['splits'])}")
-  label_of = {c: i for i, c in enumerate(manifest["classes"])}
+  label_of = {r["name"]: r["label"] for r in manifest["records"]}  # the prepare step's
   n = len(manifest["classes"])
   seen, unseen = set(seen_classes(data_config, n)), set(unseen_classes(data_config, n))
   keep = {"": seen if base == "train" else set(range(n)), "seen": seen,
@@ -169,15 +169,7 @@ def split_names(data_config, split: str):
   if keep is None:
     raise ValueError(f"split '{split}': expected NAME, NAME:seen or NAME:unseen")
   names = splits[base]
-  return [c for c in names if label_of[_class_of(c, label_of)] in keep]
-
-
-def _class_of(clip: str, label_of: dict) -> str:
-  """The class of `v_CLASS_gGG_cCC[.avi]` (file names may differ in case from the class
-  folder: HandstandPushups/v_HandStandPushups_g01_c01.avi)."""
-  name = os.path.splitext(os.path.basename(clip))[0]
-  lower = {c.lower(): c for c in label_of}
-  return lower[name.split("_")[1].lower()]
+  return [c for c in names if label_of[c] in keep]
 
 
 def source(data_config, split: str):
