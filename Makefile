@@ -38,11 +38,14 @@ $(TB_STAMP): $(STAMP)
 run: $(STAMP)
 	XLA_FLAGS= $(PY) -m launch.run --experiment=$(RUN_EXPERIMENT) --workdir=$(RUN_WORKDIR)
 
+# CPU commands run under mimalloc (launch/malloc.py; ZOO_MALLOC=system: the C library's).
+MALLOC = env $$($(PY) -m launch.malloc)
+
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(MALLOC) $(PY) -m pytest -q -n 2 -m "not slow"
 
 test-all: $(KERAS_STAMP)
-	$(PY) -m pytest -q -n 2
+	$(MALLOC) $(PY) -m pytest -q -n 2
 
 bench: $(STAMP)
 	XLA_FLAGS= $(PY) -m benchmarks.step --experiment=$(BENCH_EXPERIMENT)

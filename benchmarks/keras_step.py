@@ -33,12 +33,15 @@ pause; with one, as fast as alone in that session; a later one measured ours at 
 here against 5.5-5.7 s alone, the difference being system time for page faults, see
 BENCHMARKS.md). Each contender in a process of its own, tried too,
 ran ours at 6.3 s against 5.4 s here (Keras' process idle beside it; not understood), so
-the sides share one process. TensorFlow's intra- and inter-op pools are set to the cores
+the sides share one process. Both run under the allocator `launch/malloc.py` chooses
+(mimalloc; `--malloc=system` for glibc's): the table's header names it, and its last
+columns give each contender's page faults and user / system CPU seconds per step. TensorFlow's intra- and inter-op pools are set to the cores
 this process may use, the size XLA's CPU client gives its own pool by default. Writes `OUT/keras_MODEL.json` and `.md` and prints
 the Markdown table. `--config.*` overrides apply to our side only.
 """
 import argparse
 import os
+import resource
 import time
 import types
 
@@ -47,6 +50,7 @@ import numpy as np
 
 from benchmarks.harness import MODELS, NUM_CLASSES, measure_and_report, tensorflow_on
 from launch import config as config_lib
+from launch import malloc
 from launch.train import Setup
 
 LEARNING_RATE = 0.01
@@ -146,10 +150,16 @@ def measure(args, overrides=()):
     contenders.append(Keras(f"Keras {spec['keras']} (jit_compile={jit})", builder, jit,
                             images, labels))
 
-  def timed_step(c):
-    start = time.perf_counter()
+  usage = {c.name: [] for c in contenders}  # (page faults, user s, system s) per timed step
+
+  def timed_step(c, record=False):
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     c.step()
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    if record:
+      usage[c.name].append((after.ru_minflt - before.ru_minflt, after.ru_utime - before.ru_utime,
+                            after.ru_stime - before.ru_stime))
     time.sleep(args.pause)
     return seconds
 
@@ -159,7 +169,7 @@ def measure(args, overrides=()):
       timed_step(c)
   for _ in range(args.repeats):
     for c in contenders:
-      times[c.name].append(timed_step(c))
+      times[c.name].append(timed_step(c, record=True))
 
   rows = []
   for c, first_s in zip(contenders, first):
@@ -170,7 +180,9 @@ def measure(args, overrides=()):
         "compile_s": c.compile_s, "first_step_s": first_s,
         "step_s_median": step_s, "step_s_p10": float(np.percentile(times[c.name], 10)),
         "step_s_p90": float(np.percentile(times[c.name], 90)),
-        "examples_per_s": args.batch / step_s, "flops_per_step": c.flops})
+        "examples_per_s": args.batch / step_s, "flops_per_step": c.flops,
+        **dict(zip(("page_faults", "user_s", "system_s"),
+                   np.median(np.array(usage[c.name]), axis=0).tolist()))})
   keras_best = max((r for r in rows if r["side"] == "keras"), key=lambda r: r["examples_per_s"])
   for r in rows:
     r["ratio_to_keras"] = r["examples_per_s"] / keras_best["examples_per_s"]
@@ -178,6 +190,7 @@ def measure(args, overrides=()):
       "model": args.model, "batch_size": args.batch, "image_size": size, "dtype": "float32",
       "num_classes": NUM_CLASSES, "backend": jax.default_backend(), "devices": jax.device_count(),
       "threads": threads, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "allocator": malloc.active(),
       "overrides": list(overrides),
       "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
       "repeats": args.repeats, "warmup": args.warmup, "pause_s": args.pause,
@@ -191,20 +204,22 @@ def markdown(r) -> str:
   lines = [
       f"{r['model']}: batch {r['batch_size']}, {r['image_size']}x{r['image_size']}, "
       f"{r['dtype']}, {r['num_classes']} classes, {r['devices']}x {r['backend']}, "
-      f"{r['threads']} threads on each side, XLA_FLAGS='{r['xla_flags']}'; median of {r['repeats']} steps taken in turn "
+      f"{r['threads']} threads on each side, XLA_FLAGS='{r['xla_flags']}', allocator "
+      f"{r['allocator']}; median of {r['repeats']} steps taken in turn "
       f"after {r['warmup']} warm-up, {r['pause_s']:g} s idle after each; load average {r['load_average'][0]:.1f} -> "
       f"{r['load_average'][1]:.1f}. Reference: {r['keras_reference']}.",
       "",
       "| contender | framework | trainable params | GFLOP/step (XLA) | compile + first step s "
-      "| step s (p10–p90) | ex/s | vs Keras |",
-      "|---|---|---:|---:|---:|---|---:|---:|"]
+      "| step s (p10–p90) | ex/s | vs Keras | page faults/step | user s | system s |",
+      "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
   for c in r["contenders"]:
     flops = "n/a" if c["flops_per_step"] is None else f"{c['flops_per_step'] / 1e9:.0f}"
     lines.append(
         f"| {c['name']} | {c['framework']} | {c['trainable_params']:,} | {flops} | "
         f"{c['compile_s'] + c['first_step_s']:.1f} | {c['step_s_median']:.2f} "
         f"({c['step_s_p10']:.2f}–{c['step_s_p90']:.2f}) | {c['examples_per_s']:.2f} | "
-        f"{c['ratio_to_keras']:.2f}x |")
+        f"{c['ratio_to_keras']:.2f}x | {c['page_faults']:,.0f} | {c['user_s']:.1f} | "
+        f"{c['system_s']:.1f} |")
   return "\n".join(lines)
 
 
@@ -221,9 +236,11 @@ def main(argv=None):
   parser.add_argument("--pause", type=float, default=2.0,
                       help="seconds idle after each step (see the module docstring)")
   parser.add_argument("--out", default="bench", help="folder for the JSON and Markdown")
+  parser.add_argument("--malloc", choices=malloc.CHOICES, help=malloc.FLAG_HELP)
   args, overrides = parser.parse_known_args(argv)
   measure_and_report(parser, args, overrides, measure, markdown, f"keras_{args.model}")
 
 
 if __name__ == "__main__":
+  malloc.reexec()
   main()

@@ -18,12 +18,13 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import harness
-from launch import writers
+from launch import malloc, writers
 from launch.overrides import split_overrides
 
 flags.DEFINE_string("experiment", None, "NAME[:ARG], as for launch.run.")
 flags.DEFINE_integer("steps", 10, "Timed train steps.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps after compiling.")
+flags.DEFINE_enum("malloc", "mimalloc", malloc.CHOICES, malloc.FLAG_HELP)
 flags.DEFINE_integer("input_batches", 20, "Batches timed from the input pipeline alone.")
 flags.DEFINE_float("peak_tflops", 0.0, "Peak dense TFLOP/s of one device for MFU "
                    "(0: from the table of known devices, else MFU is not reported).")
@@ -129,4 +130,5 @@ def main(overrides):
 
 
 if __name__ == "__main__":
+  malloc.reexec()
   app.run(main, flags_parser=split_overrides)

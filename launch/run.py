@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags, logging
 
-from launch import writers
+from launch import malloc, writers
 from launch.overrides import split_overrides
 
 flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
@@ -31,6 +31,7 @@ flags.DEFINE_bool("restart", False, "If the workdir holds another experiment's r
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
 flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
+flags.DEFINE_enum("malloc", "mimalloc", malloc.CHOICES, malloc.FLAG_HELP)
 FLAGS = flags.FLAGS
 
 
@@ -81,8 +82,8 @@ def main(overrides):
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   if jax.process_index() != 0:
     logging.set_verbosity(logging.WARNING)
-  logging.info("jax %s on %d %s device(s), %d process(es)", jax.__version__,
-               jax.device_count(), jax.default_backend(), jax.process_count())
+  logging.info("jax %s on %d %s device(s), %d process(es); allocator: %s", jax.__version__,
+               jax.device_count(), jax.default_backend(), jax.process_count(), malloc.active())
 
   from launch import stages, train, workdir
   try:
@@ -106,4 +107,5 @@ def _has_checkpoint(workdir: str) -> bool:
 
 
 if __name__ == "__main__":
+  malloc.reexec()  # mimalloc under CPU runs (launch/malloc.py); --malloc=system: not
   app.run(main, flags_parser=split_overrides)
