@@ -79,7 +79,7 @@ class Generator(nn.Module):
       x = x + _norm(c, **dt)(conv.Conv(c, (3, 3), padding="SAME", **kw)(y))
     for skip in (skips[1], skips[0]):
       c = skip.shape[-1]
-      x = nn.ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", **dt)(x)
+      x = dcgan.ConvTranspose2x(c, **dt)(x)  # XLA:CPU's nn.ConvTranspose is slow
       x = nn.relu(_norm(c, **dt)(x))
       x = nn.relu(_norm(c, **dt)(conv.Conv(c, (3, 3), padding="SAME", **kw)(
           jnp.concatenate([x, skip], -1))))
