@@ -11,7 +11,9 @@ import pytest
 from conftest import launch
 from launch import config as config_lib
 
-SMOKES = ["imagenet_googlenet", "imagenet_inception_v3", "imagenet_resnet50", "dr_inception_v3"]
+# dr_inception_v3:smoke runs the same network through the loop as imagenet_inception_v3's.
+SMOKES = ["imagenet_googlenet", pytest.param("imagenet_inception_v3", marks=pytest.mark.slow),
+          "imagenet_resnet50", "dr_inception_v3"]
 
 
 @pytest.mark.parametrize("experiment", SMOKES)

@@ -142,7 +142,8 @@ def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
   launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2")
   other = ("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}",
            "--config.total_steps=1", "--config.batch_size=8", "--config.data.num_train=64",
-           "--config.data.num_eval=40", "--config.eval_batch_size=8")
+           "--config.data.num_eval=40", "--config.eval_batch_size=8",
+           "--config.model.fc_features=256")  # as small as the smoke network: fast to compile
   proc = launch(*other, check=False)
   assert proc.returncode == 2
   assert "holds checkpoints of another run (experiment: 'imagenet_vgg_f:smoke' -> " \

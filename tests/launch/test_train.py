@@ -163,6 +163,7 @@ def _wait_for_checkpoint(proc, workdir, step, timeout=300):
     time.sleep(0.02)
 
 
+@pytest.mark.slow  # test_reliability's random kills (in make test) resume bitwise too
 def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
   args = (SMOKE, "--config.total_steps=24", "--config.checkpoint_every_steps=4")
   straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
