@@ -9,6 +9,14 @@ iterations (8 epochs of CelebA's 162,770 training faces) here. Data: tfds celeb_
 CelebA). Evaluation: an 8x8 sample grid from fixed noise, and the Fréchet distance in the
 feature space of a small CNN the evaluator trains on the 40 attributes (its accuracy
 reported), against the test split, with the real-vs-real floor of its two halves.
+
+Stand-in figures (2 CPU cores, 1,000 iterations of 64; Fréchet distance in the 64-d
+features of the evaluator's classifier, 0.926 accurate on the 7 attributes; real-vs-real
+floor 13.8): at `:synthetic`'s width 32, 1330 (iteration 200), 589, 464, 528, 264
+(1,000; 28 min beside three other jobs), and the samples are blurred but recognisable
+faces with varied hair colour, skin and backgrounds; at width 16, 1518, 1256, 881, 716,
+then 1775 at 1,000 as the generator collapsed to one face (D's loss 0.004). Not a
+converged DCGAN: the discriminator stays ahead (D(G(z)) 0.05 at the end).
 """
 import ml_collections
 
@@ -16,7 +24,7 @@ from experiments import _gan
 
 MINIBATCH = 128
 VARIANTS = {
-    "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64, a quarter-width DCGAN; minutes on a CPU",
+    "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64, a half-width DCGAN; ~20 minutes on 2 CPU cores",
     "smoke": "a few iterations on tiny stand-in faces, for tests",
 }
 SWITCHES = {"loss": _gan.loss_switches(MINIBATCH, {"model.d_norm": "layer"}),
@@ -44,7 +52,7 @@ def get_config(arg=None):
         name="faces", train_split="train", image_size=64, random_flip=False, num_threads=2,
         prefetch_batches=4, prefetch_to_device=2, max_bad_fraction=0.001, seed=0,
         num_train=6_400, num_eval=1_000))
-    config.model.width = 16
+    config.model.width = 32  # 16 collapsed to one face within 1,000 iterations (docstring)
     config.batch_size = 64
     config.eval_batch_size = 250
     config.total_steps = 1_000
