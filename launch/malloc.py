@@ -2,8 +2,8 @@
 
 XLA:CPU allocates a step's large temporaries afresh on every run, and glibc maps and
 unmaps each of them, so a step pays for its buffers in page faults and in the kernel's
-zeroing of fresh pages (~946,000 faults per Inception-v3 step; BENCHMARKS.md,
-"Allocator"). mimalloc, told to keep freed memory and to serve even the largest buffers
+zeroing of fresh pages (~946,000 faults per Inception-v3 step; BENCHMARKS.md, "The
+allocator"). mimalloc, told to keep freed memory and to serve even the largest buffers
 from its arenas (`SETTINGS`), reuses them and the faults go. The library comes from the
 `cmeel-mimalloc` wheel (a dependency), so no system package is needed.
 
