@@ -20,7 +20,7 @@ converged DCGAN: the discriminator stays ahead (D(G(z)) 0.05 at the end).
 """
 import ml_collections
 
-from experiments import _gan
+from experiments import _faces, _gan
 
 MINIBATCH = 128
 VARIANTS = {
@@ -48,10 +48,7 @@ def get_config(arg=None):
                    classifier_target="attributes", classifier_steps=2_000,
                    classifier_batch=128, classifier_examples=50_000, seed=2)))
   if arg in ("synthetic", "smoke"):
-    config.data = ml_collections.ConfigDict(dict(
-        name="faces", train_split="train", image_size=64, random_flip=False, num_threads=2,
-        prefetch_batches=4, prefetch_to_device=2, max_bad_fraction=0.001, seed=0,
-        num_train=6_400, num_eval=1_000))
+    config.data = _faces.stand_in(num_train=6_400)
     config.model.width = 32  # 16 collapsed to one face within 1,000 iterations (docstring)
     config.batch_size = 64
     config.eval_batch_size = 250
@@ -62,7 +59,7 @@ def get_config(arg=None):
     config.evals.frechet.update(dict(classifier_steps=200, classifier_batch=32,
                                      classifier_examples=3_000))
   if arg == "smoke":
-    config.data.update(dict(image_size=16, num_train=128, num_eval=40))
+    config.data.update(_faces.SMOKE)
     config.model.width = 8
     config.batch_size = 16
     config.eval_batch_size = 20

@@ -6,7 +6,7 @@ per-attribute accuracy on the held-out split (`attribute_accuracy.md`).
 """
 import ml_collections
 
-from experiments import _classification
+from experiments import _classification, _faces
 
 VARIANTS = {
     "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64; minutes on a CPU",
@@ -18,10 +18,7 @@ def get_config(arg=None):
   config = _classification.base_config(name="attribute_cnn", width=32)
   config.task = "attribute_classification"
   config.input_normalization = "inception"
-  config.data = ml_collections.ConfigDict(dict(
-      name="celeb_a", dir="", train_split="train", image_size=64, crop_size=108,
-      random_flip=True, num_threads=16, prefetch_batches=4, prefetch_to_device=2,
-      max_bad_fraction=0.001, seed=0, num_train=0, num_eval=0))
+  config.data = _faces.celeb_a()
   config.batch_size = 128
   config.eval_batch_size = 250
   config.num_epochs = 3.0
@@ -32,10 +29,7 @@ def get_config(arg=None):
       attributes=dict(type="attribute_accuracy", split="test")))
   config.log_every_steps = 100
   if arg in ("synthetic", "smoke"):
-    config.data = ml_collections.ConfigDict(dict(
-        name="faces", train_split="train", image_size=64, random_flip=False, num_threads=2,
-        prefetch_batches=4, prefetch_to_device=2, max_bad_fraction=0.001, seed=0,
-        num_train=4_000, num_eval=1_000))
+    config.data = _faces.stand_in(num_train=4_000)
     config.model.width = 16
     config.batch_size = 64
     config.num_epochs = None
@@ -43,7 +37,7 @@ def get_config(arg=None):
     config.log_every_steps = 50
     config.checkpoint_every_steps = 400
   if arg == "smoke":
-    config.data.update(dict(image_size=16, num_train=128, num_eval=40))
+    config.data.update(_faces.SMOKE)
     config.model.width = 8
     config.batch_size = 16
     config.eval_batch_size = 20

@@ -32,6 +32,8 @@ import os
 
 import ml_collections
 
+from experiments import _faces
+
 VARIANTS = {
     "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64, Eyeglasses; under 30 minutes on 2 CPU cores",
     "smoke": "a few steps on tiny stand-in faces, for tests",
@@ -55,10 +57,7 @@ def get_config(arg=None):
       perceptual_layers=2,  # blocks of the classifier in the content loss
       num_references=1,
       content_weight=1.0, adversarial_weight=1.0, attribute_weight=1.0, pixel_weight=0.0))
-  config.data = ml_collections.ConfigDict(dict(
-      name="celeb_a", dir="", train_split="train", image_size=64, crop_size=108,
-      random_flip=True, num_threads=16, prefetch_batches=4, prefetch_to_device=2,
-      max_bad_fraction=0.001, seed=0, num_train=0, num_eval=0))
+  config.data = _faces.celeb_a()
   config.batch_size = 64
   config.eval_batch_size = 250
   config.num_epochs = 0.0
@@ -77,10 +76,7 @@ def get_config(arg=None):
   config.keep_checkpoints = 3
   config.init_from = ""
   if arg in ("synthetic", "smoke"):
-    config.data = ml_collections.ConfigDict(dict(
-        name="faces", train_split="train", image_size=64, random_flip=False, num_threads=2,
-        prefetch_batches=4, prefetch_to_device=2, max_bad_fraction=0.001, seed=0,
-        num_train=4_000, num_eval=1_000))
+    config.data = _faces.stand_in(num_train=4_000)
     config.model.update(dict(g_width=16, d_width=16, a_width=16))
     # Eyeglasses: the 400-step stand-in judge reads them at 0.997 but smiles at 0.58 only.
     config.manipulation.attribute = "Eyeglasses"
@@ -91,7 +87,7 @@ def get_config(arg=None):
     config.checkpoint_every_steps = 200
     config.evals.manipulation.num_sources = 400
   if arg == "smoke":
-    config.data.update(dict(image_size=16, num_train=128, num_eval=40))
+    config.data.update(_faces.SMOKE)
     config.model.update(dict(g_width=8, d_width=8, a_width=8, residual_blocks=1))
     config.batch_size = 16
     config.eval_batch_size = 20
