@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.data import pipeline
+from zoo.evaluators import sum_over_split
 from zoo.models import conv
 
 
@@ -32,14 +33,7 @@ class Evaluator:
         config.get("cpu_convolutions")))
 
   def run(self, state, workdir=None) -> dict:
-    total = None
-    for batch in pipeline.eval_batches(
-        self.config.data, self.source,
-        local_batch_size=self.config.eval_batch_size // self.process_count,
-        process_index=self.process_index, process_count=self.process_count):
-      out = self._sums(state, self.to_device(batch))
-      total = out if total is None else jax.tree.map(jnp.add, total, out)
-    total = jax.device_get(total)
+    total = sum_over_split(self, state, self._sums)
     count = float(total["count"])
     accuracy = np.asarray(total["correct"]) / count
     positive = np.asarray(total["positive"]) / count

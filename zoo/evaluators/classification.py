@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from zoo.data import pipeline
+from zoo.evaluators import sum_over_split
 from zoo.evaluators.ensemble import Ensemble
 from zoo.models import conv
 from zoo.tasks.classification import topk_correct
@@ -44,14 +45,7 @@ class Evaluator:
   def run(self, state, workdir=None) -> dict:
     del workdir  # this evaluator writes no tables or pictures
     states = self.ensemble.states(state)
-    total = None
-    for batch in pipeline.eval_batches(
-        self.config.data, self.source,
-        local_batch_size=self.config.eval_batch_size // self.process_count,
-        process_index=self.process_index, process_count=self.process_count):
-      out = self._sums(states, self.to_device(batch))
-      total = out if total is None else jax.tree.map(jnp.add, total, out)
-    total = jax.device_get(total)
+    total = sum_over_split(self, states, self._sums)
     count = float(total["count"])
     return {"top1_accuracy": float(total["top1"]) / count,
             "top5_accuracy": float(total["top5"]) / count,

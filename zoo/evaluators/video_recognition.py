@@ -9,24 +9,13 @@ import jax
 import jax.numpy as jnp
 
 from zoo.data import pipeline
+from zoo.evaluators import sum_over_split
 from zoo.tasks.classification import topk_correct
 
 
 def masked_sums(scores, labels, mask, prefix: str):
   return {f"{prefix}top1": jnp.sum(topk_correct(scores, labels, 1) * mask),
           f"{prefix}top5": jnp.sum(topk_correct(scores, labels, 5) * mask)}
-
-
-def sum_over_split(evaluator, state, sums_fn):
-  """Adds `sums_fn(state, device batch)` over one pass of the evaluator's source."""
-  total = None
-  for batch in pipeline.eval_batches(
-      evaluator.config.data, evaluator.source,
-      local_batch_size=evaluator.config.eval_batch_size // evaluator.process_count,
-      process_index=evaluator.process_index, process_count=evaluator.process_count):
-    out = sums_fn(state, evaluator.to_device(batch))
-    total = out if total is None else jax.tree.map(jnp.add, total, out)
-  return jax.device_get(total)
 
 
 class Evaluator:

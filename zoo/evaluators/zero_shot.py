@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.data import pipeline, video_features
-from zoo.evaluators.video_recognition import sum_over_split
+from zoo.evaluators import sum_over_split
 
 
 def split_workdir(workdir: str, eval_config, seed: int) -> str:
