@@ -130,6 +130,8 @@ def _merge_pretrained(state, pretrained: dict, subtree: tuple = ()):
   state = state.replace(**replace)
   if getattr(state, "ema_params", None) is not None:
     state = state.replace(ema_params=params)
+  if getattr(state, "ema_model_state", None) is not None:
+    state = state.replace(ema_model_state=state.model_state)
   return state, copied, skipped
 
 

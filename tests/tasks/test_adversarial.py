@@ -11,7 +11,7 @@ import pytest
 from experiments import _gan
 from zoo.data import faces, gaussian_mixture, pipeline
 from zoo.models import dcgan
-from zoo.tasks import adversarial, gan_losses
+from zoo.tasks import adversarial, gan_losses, optimizers
 
 
 def mixture_config(**gan):
@@ -149,7 +149,9 @@ def test_ema_generator_is_what_predict_uses():
   task, batch = task_and_batch(config)
   state = task.init(jax.random.key(0))
   state, _ = jax.jit(task.train_step)(state, batch, jax.random.key(1))
-  expected = jax.tree.map(lambda a, b: 0.5 * a + 0.5 * b,
+  d = float(optimizers.ema_decay_at(0.5, 0))  # the first update's, warmed up: 0.1
+  assert d == pytest.approx(0.1)
+  expected = jax.tree.map(lambda a, b: d * a + (1 - d) * b,
                           task.init(jax.random.key(0)).params["generator"],
                           state.params["generator"])
   for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(state.generator_ema)):

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import _classification
-from zoo.tasks import classification
+from experiments import _classification, dr_inception_v3
+from zoo.tasks import classification, optimizers
 
 
 class ToyAux(nn.Module):
@@ -79,3 +79,59 @@ def test_multi_crop_prediction_averages_the_crops_distributions(monkeypatch):
   averaged = jax.nn.softmax(task.predict_fn(state, two)["logits"])
   expected = (single + jax.nn.softmax(task.predict_fn(state, other)["logits"])) / 2
   np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-7)
+
+
+class ToyBN(nn.Module):
+  """Dense, batch norm, dense: a network with batch statistics."""
+  num_classes: int
+  dtype: object = jnp.float32
+  param_dtype: object = jnp.float32
+  conv_matmul_grads: object = None
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    x = nn.Dense(6)(x.reshape((x.shape[0], -1)))
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+    return nn.Dense(self.num_classes)(nn.relu(x))
+
+
+def test_averaged_weights_after_the_dr_default_are_trained_ones(monkeypatch):
+  """After the DR default's 4,110 steps the starting weights' share of the evaluated
+  (averaged) weights is below 1e-3, from the schedule and on a run of the task's step
+  (a constant 0.9999 leaves 0.9999^4110 = 0.66); batch statistics are averaged alike."""
+  dr = dr_inception_v3.get_config()
+  steps_per_epoch = 35_126 // dr.batch_size  # EyePACS' train split, as launch.train derives it
+  steps = int(round(dr.num_epochs * steps_per_epoch))
+  assert (steps_per_epoch, steps, dr.ema_decay) == (137, 4110, 0.9999)
+  start_share = np.prod(np.asarray(optimizers.ema_decay_at(dr.ema_decay, np.arange(steps)),
+                                   np.float64))
+  assert start_share < 1e-3
+
+  monkeypatch.setitem(sys.modules, "zoo.models.toy_bn", types.SimpleNamespace(Model=ToyBN))
+  config = _classification.base_config(name="toy_bn")
+  config.data.image_size = 4
+  config.ema_decay = dr.ema_decay
+  task = classification.Task(config, data=Data, steps_per_epoch=steps_per_epoch,
+                             total_steps=steps)
+  state = task.init(jax.random.key(0))
+
+  # Two runs, the second with 1 added to the average's starting value: the weights
+  # trained are the same, so the averages differ by exactly the start's share.
+  run = jax.jit(lambda s: jax.lax.scan(lambda s, n: (task.train_step(
+      s, batch(), jax.random.fold_in(jax.random.key(1), n))[0], None), s, jnp.arange(steps))[0])
+  final = run(state)
+  shifted = run(state.replace(ema_params=jax.tree.map(lambda x: x + 1, state.ema_params),
+                              ema_model_state=jax.tree.map(lambda x: x + 1,
+                                                           state.ema_model_state)))
+  for name in ("ema_params", "ema_model_state"):
+    share = jax.tree.map(lambda a, b: np.asarray(b, np.float64) - np.asarray(a),
+                         getattr(final, name), getattr(shifted, name))
+    for x in jax.tree.leaves(share):
+      np.testing.assert_allclose(x, start_share, atol=1e-5, err_msg=name)
+  assert max(np.abs(x - y).max() for x, y in zip(jax.tree.leaves(final.params), jax.tree.leaves(
+      shifted.params))) == 0
+  # Evaluation reads the averaged weights with the averaged statistics.
+  b = batch(4)
+  variables = {"params": final.ema_params, **final.ema_model_state}
+  np.testing.assert_allclose(task.predict_fn(final, b)["logits"], task.model.apply(
+      variables, classification.normalize(b["image"], jnp.float32, "imagenet")), rtol=1e-5)

@@ -38,12 +38,14 @@ class Ensemble:
     try:
       params = jax.tree.map(put, state.params, member["params"])
       model_state = jax.tree.map(put, state.model_state, member.get("model_state") or {})
-      ema = member.get("ema_params")
-      if state.ema_params is not None and ema is not None:
-        ema = jax.tree.map(put, state.ema_params, ema)
-      else:
-        ema = None
+      ema = ema_state = None
+      if state.ema_params is not None and member.get("ema_params") is not None:
+        ema = jax.tree.map(put, state.ema_params, member["ema_params"])
+        # A member saved before batch-norm statistics were averaged: its last ones.
+        ema_state = jax.tree.map(put, state.ema_model_state, member.get("ema_model_state")
+                                 or member.get("model_state") or {})
     except (KeyError, ValueError, TypeError) as e:
       raise ValueError(f"ensemble member '{path}' does not fit this network "
                        f"({type(e).__name__}: {e})") from None
-    return state.replace(params=params, model_state=model_state, ema_params=ema)
+    extra = {"ema_model_state": ema_state} if hasattr(state, "ema_model_state") else {}
+    return state.replace(params=params, model_state=model_state, ema_params=ema, **extra)

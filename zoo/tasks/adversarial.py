@@ -12,8 +12,9 @@ Config (`config.gan`): `loss` (see `zoo.tasks.gan_losses`: saturating | non_satu
 (default) | least_squares | wgan_gp | hinge), `d_steps` (k), `latent_dim`, `noise`
 (normal | uniform in [-1, 1]), `conditional` (class-conditional G and D, classes of the
 data), `gp_weight` (WGAN-GP's lambda), `ema_decay` (0: off; else evaluation samples from
-an exponential moving average of the generator's weights, Karras et al. 2018 / Yazici et
-al. 2019), `data_key` (the batch field holding the data: 'image' (uint8, scaled to
+an exponential moving average of the generator's weights and batch-norm statistics,
+warmed up as `optimizers.ema_decay_at` says; Karras et al. 2018 / Yazici et al. 2019),
+`data_key` (the batch field holding the data: 'image' (uint8, scaled to
 [-1, 1]) or 'point' (float, as is)). `config.model.name` names a module of `zoo.models`
 with `networks(model_config, output_shape=, num_classes=) -> (Generator, Discriminator)`;
 the data module gives `example_shape(data_config)`. Both networks use `config.optimizer`
@@ -46,6 +47,8 @@ class AdversarialState:
   generator_ema: Any  # averaged generator weights; None when config.gan.ema_decay == 0
   d_updates: jax.Array  # discriminator updates so far: k per iteration
   g_updates: jax.Array  # generator updates so far: one per iteration
+  # G's batch-norm statistics averaged alongside its weights ({} without batch norm).
+  generator_ema_state: Any = None
 
 
 def sample_noise(gan_config, key, n: int):
@@ -125,6 +128,7 @@ class Task:
         model_state={"generator": g_vars, "discriminator": d_vars},
         opt_state={name: self.tx.init(params[name]) for name in NETWORKS},
         generator_ema=params["generator"] if self.config.gan.ema_decay else None,
+        generator_ema_state=g_vars if self.config.gan.ema_decay else None,
         d_updates=jnp.zeros((), jnp.int32), g_updates=jnp.zeros((), jnp.int32))
 
   @staticmethod
@@ -216,9 +220,10 @@ class Task:
     updates, opt_g = self.tx.update(g_grads, state.opt_state["generator"],
                                     state.params["generator"])
     params_g = optax.apply_updates(state.params["generator"], updates)
-    ema = state.generator_ema
+    ema, ema_state = state.generator_ema, state.generator_ema_state
     if ema is not None:
-      ema = optimizers.ema_update(ema, params_g, c.ema_decay)
+      ema, ema_state = optimizers.ema_update((ema, ema_state), (params_g, model_state_g),
+                                             c.ema_decay, state.step)
     metrics = {k: v.mean() for k, v in d_metrics.items()}  # averaged over the k updates
     metrics.update({"g_loss": g_loss, "g_grad_norm": optimizers.global_norm(g_grads),
                     "learning_rate": self.schedule(state.step)})
@@ -227,13 +232,16 @@ class Task:
         params={"generator": params_g, "discriminator": params_d},
         model_state={"generator": model_state_g, "discriminator": model_state_d},
         opt_state={"generator": opt_g, "discriminator": opt_d}, generator_ema=ema,
+        generator_ema_state=ema_state,
         d_updates=d_updates, g_updates=state.g_updates + 1)
     return new_state, metrics
 
   def predict_fn(self, state: AdversarialState, batch):
     """{'samples': G(noise | label)} in evaluation mode (batch norm's running averages)."""
-    params = state.generator_ema if state.generator_ema is not None else state.params["generator"]
+    params, model_state = state.params["generator"], state.model_state["generator"]
+    if state.generator_ema is not None:
+      params, model_state = state.generator_ema, state.generator_ema_state
     labels = batch.get("label") if self.num_classes else None
-    samples, _ = self._apply(self.generator, params, state.model_state["generator"],
+    samples, _ = self._apply(self.generator, params, model_state,
                              batch["noise"], labels, train=False)
     return {"samples": samples}

@@ -33,6 +33,9 @@ class TrainState:
   model_state: Any  # non-trained collections, e.g. {'batch_stats': ...}; {} if none
   opt_state: Any
   ema_params: Any  # None when config.ema_decay == 0
+  # The batch-norm statistics averaged alongside (optimizers.ema_update): the averaged
+  # weights are evaluated with these, not with the last weights' statistics.
+  ema_model_state: Any = None
 
 
 _SWITCH = {"auto": None, "on": True, "off": False}
@@ -108,7 +111,8 @@ class Task:
     return TrainState(
         step=jnp.zeros((), jnp.int32), params=params, model_state=dict(variables),
         opt_state=self.tx.init(params),
-        ema_params=params if self.config.ema_decay else None)
+        ema_params=params if self.config.ema_decay else None,
+        ema_model_state=dict(variables) if self.config.ema_decay else None)
 
   def _apply(self, params, model_state, images, train, rng=None):
     variables = {"params": params, **model_state}
@@ -139,24 +143,29 @@ class Task:
         loss_fn, has_aux=True)(state.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    ema = state.ema_params
+    ema, ema_model_state = state.ema_params, state.ema_model_state
     if ema is not None:
-      ema = optimizers.ema_update(ema, params, self.config.ema_decay)
+      ema, ema_model_state = optimizers.ema_update(
+          (ema, ema_model_state), (params, model_state), self.config.ema_decay, state.step)
     metrics = {**losses, "accuracy": topk_correct(logits, labels, 1).mean(),
                "grad_norm": optimizers.global_norm(grads), "learning_rate": self.schedule(state.step)}
     new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
-                              opt_state=opt_state, ema_params=ema)
+                              opt_state=opt_state, ema_params=ema,
+                              ema_model_state=ema_model_state)
     return new_state, metrics
 
   def predict_fn(self, state: TrainState, batch):
-    """{'logits': [N, classes]}, from the averaged weights when EMA is on. For K crops per
-    example ([N, K, H, W, 3]) the logits are the log of the mean predicted distribution."""
-    params = state.ema_params if state.ema_params is not None else state.params
+    """{'logits': [N, classes]}, from the averaged weights and their averaged batch-norm
+    statistics when EMA is on. For K crops per example ([N, K, H, W, 3]) the logits are the
+    log of the mean predicted distribution."""
+    params, model_state = state.params, state.model_state
+    if state.ema_params is not None:
+      params, model_state = state.ema_params, state.ema_model_state
     images = batch["image"]
     if images.ndim == 4:
-      return {"logits": self._apply(params, state.model_state, images, False)[0]}
+      return {"logits": self._apply(params, model_state, images, False)[0]}
     n, k = images.shape[:2]
-    logits, _ = self._apply(params, state.model_state, images.reshape((n * k,) + images.shape[2:]),
+    logits, _ = self._apply(params, model_state, images.reshape((n * k,) + images.shape[2:]),
                             False)
     log_probs = jax.nn.log_softmax(logits).reshape(n, k, -1)
     return {"logits": jax.nn.logsumexp(log_probs, axis=1) - jnp.log(k)}

@@ -100,7 +100,7 @@ class Task:
     params = optax.apply_updates(state.params, updates)
     ema = state.ema_params
     if ema is not None:
-      ema = optimizers.ema_update(ema, params, self.config.ema_decay)
+      ema = optimizers.ema_update(ema, params, self.config.ema_decay, state.step)
     metrics.update(grad_norm=optimizers.global_norm(grads), learning_rate=self.schedule(state.step))
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                          ema_params=ema), metrics
