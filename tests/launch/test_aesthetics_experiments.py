@@ -9,6 +9,8 @@ import pytest
 from conftest import launch
 from launch import config as config_lib
 from launch import stages, train
+from zoo.data import ava
+from zoo.evaluators import ranking
 
 
 def _results(workdir):
@@ -84,3 +86,40 @@ def test_stages_run_in_order_and_done_ones_are_skipped(tmp_path, monkeypatch):
   os.remove(tmp_path / "baseline" / "results.json")
   monkeypatch.setattr(train, "run", lambda config, workdir: {"preempted": 3})
   assert stages.run_all(config, str(tmp_path)) == {"preempted": 3}
+
+
+def test_an_empty_evaluation_split_stops_the_run_before_training(tmp_path):
+  """AVA's real format: 40 rateable images and a custom test set of one image, which no
+  pair can hold: the run stops before it trains, naming the split and the pair rule; an
+  empty test set names its fraction."""
+  from data.test_ava import write_ava  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  rows = []
+  for k in range(40):
+    counts = np.bincount(np.clip(np.rint(rng.uniform(2, 8) + rng.normal(0, 1, 40)), 1, 10)
+                         .astype(int) - 1, minlength=10)
+    rows.append((1000 + k, counts.tolist(), 1))
+  write_ava(tmp_path / "ava", rows, test_ids=range(1030, 1040))
+  resolve = lambda fraction: config_lib.resolve("aesthetics_relative:smoke", [
+      "--config.data.name=ava", f"--config.data.dir={tmp_path / 'ava'}",
+      "--config.data.validation_fraction=0.2", f"--config.data.test_fraction={fraction}"])
+  with pytest.raises(ValueError) as e:
+    train.run(resolve(0.04), str(tmp_path / "run"))  # 0.04 x 30 images: 1
+  rule = ("of the 1 images of set 'test', 1 have a vote variance <= --config.data.max_vote_"
+          "variance=2.6, and no two of them of one challenge have mean ratings --config.data."
+          "min_rating_gap=1.0 apart")
+  # The evaluators are checked in key order: the custom test images (those of its pairs) first.
+  assert str(e.value) == ("evals.classification_custom: split 'test_images' of data 'ava' has "
+                          "no records: its images are those of the custom test pairs, and "
+                          + rule)
+  assert sorted(os.listdir(tmp_path / "run")) == [".lock", "config.json"]  # nothing trained
+  config = resolve(0.04)
+  evaluator = ranking.Evaluator(config.evals.ranking_custom, config=config, predict_fn=None,
+                                to_device=None, name="ranking_custom")
+  with pytest.raises(ValueError) as e:
+    evaluator.check()
+  assert str(e.value) == ("evals.ranking_custom: split 'test_pairs' of data 'ava' has no "
+                          "records: " + rule)
+  assert ava.empty_reason(resolve(0.01).data, "test_pairs") == (
+      "--config.data.test_fraction=0.01 of the 30 images outside the standard test list is "
+      "none")

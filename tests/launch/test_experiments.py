@@ -41,3 +41,19 @@ def test_every_experiment_has_a_stand_in_and_a_smoke_variant():
     module = config_lib._experiment_module(name)
     assert {"synthetic", "smoke"} <= set(module.VARIANTS), name
     assert config_lib.resolve(f"{name}:smoke").total_steps == 6, name
+
+
+@pytest.mark.slow
+def test_averaged_weights_evaluate_as_well_as_the_last_ones(tmp_path):
+  """dr_inception_v3:synthetic (300 steps) with the ImageNet default's EMA decay 0.9999
+  evaluates within 3 AUC points of the same run without averaging (a constant decay kept
+  97% of the random start: AUC 0.5). Two runs of ~25 min each on 2 loaded CPU cores."""
+  auc = {}
+  for decay in (0.9999, 0.0):
+    workdir = tmp_path / f"ema{decay}"
+    launch("--experiment=dr_inception_v3:synthetic", f"--workdir={workdir}",
+           f"--config.ema_decay={decay}", devices=1, timeout=3600)
+    with open(workdir / "results.json") as f:
+      auc[decay] = json.load(f)["test/auc"]
+  assert auc[0.0] > 0.8, auc
+  assert abs(auc[0.9999] - auc[0.0]) < 0.03, auc

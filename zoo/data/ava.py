@@ -195,19 +195,26 @@ def build_pairs(mean, variance, category, members, *, min_rating_gap, max_vote_v
   return pairs
 
 
-@functools.lru_cache(maxsize=8)
-def _index(rules: tuple) -> dict:
-  """{split name: indices [N] (images) or [P, 2] (pairs)} of the catalogue."""
-  (root, max_bad, seed, val_fraction, test_fraction, gap, max_variance, category_kind,
-   pairs_per_image, _) = rules
+def _sets(rules: tuple) -> dict:
+  """{set name: indices of its images}: the standard test list and a random split of the
+  other images (module docstring)."""
+  root, max_bad, seed, val_fraction, test_fraction = rules[:5]
   cat = catalogue(root, max_bad)
   rng = np.random.default_rng([_SPLIT_STREAM, seed])
   generic = rng.permutation(np.flatnonzero(~cat.standard_test))
   n_val, n_test = round(val_fraction * len(generic)), round(test_fraction * len(generic))
-  sets = {"validation": np.sort(generic[:n_val]),
+  return {"validation": np.sort(generic[:n_val]),
           "test": np.sort(generic[n_val:n_val + n_test]),
           "train": np.sort(generic[n_val + n_test:]),
           "standard_test": np.flatnonzero(cat.standard_test)}
+
+
+@functools.lru_cache(maxsize=8)
+def _index(rules: tuple) -> dict:
+  """{split name: indices [N] (images) or [P, 2] (pairs)} of the catalogue."""
+  (root, max_bad, seed, _, _, gap, max_variance, category_kind, pairs_per_image, _) = rules
+  cat = catalogue(root, max_bad)
+  sets = _sets(rules)
   category = cat.challenges if category_kind == "challenge" else cat.tags[:, 0]
   mean, variance = cat.mean, cat.variance
   index = {}
@@ -222,6 +229,39 @@ def _index(rules: tuple) -> dict:
   for name, rows in index.items():
     logging.info("AVA %s: %d %s", name, len(rows), name.rpartition("_")[2])
   return index
+
+
+def empty_reason(data_config, split: str) -> str:
+  """Why `split` holds no records: the fraction or the pair rule that left none (for the
+  evaluators' checks before training)."""
+  c, rules = data_config, _rules(data_config)
+  cat = catalogue(c.dir, float(c.max_bad_fraction))
+  name, _, kind = split.rpartition("_")
+  members = _sets(rules).get(name)
+  if members is None:
+    return ""
+  if not len(members):
+    generic = int((~cat.standard_test).sum())
+    if name == "standard_test":
+      return (f"aesthetics_image_lists/generic_test.jpgl in {c.dir} lists none of the "
+              f"{len(cat.ids)} images of AVA.txt")
+    if name == "train":
+      return (f"--config.data.validation_fraction={c.validation_fraction} and "
+              f"test_fraction={c.test_fraction} leave none of the {generic} images outside "
+              f"the standard test list for training")
+    return (f"--config.data.{name}_fraction={getattr(c, name + '_fraction')} of the {generic} "
+            f"images outside the standard test list is none")
+  if kind == "images" and name != "test":
+    return ""
+  eligible = members[cat.variance[members] <= c.max_vote_variance]
+  lead = ("its images are those of the custom test pairs, and " if kind == "images" else "")
+  if not len(eligible):
+    return (f"{lead}none of the {len(members)} images of set '{name}' has a vote variance "
+            f"<= --config.data.max_vote_variance={c.max_vote_variance}")
+  return (f"{lead}of the {len(members)} images of set '{name}', {len(eligible)} have a vote "
+          f"variance <= --config.data.max_vote_variance={c.max_vote_variance}, and no two of "
+          f"them of one {c.pair_category} have mean ratings "
+          f"--config.data.min_rating_gap={c.min_rating_gap} apart")
 
 
 def split_index(data_config, split: str) -> np.ndarray:

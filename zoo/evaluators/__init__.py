@@ -2,8 +2,24 @@
 `process_index` and `process_count` from itself (see WORKSPACE.md)."""
 import jax
 import jax.numpy as jnp
+from absl import logging
 
 from zoo.data import pipeline
+
+
+def check_split(name: str, data_config, split: str, source) -> int:
+  """Before training: `split`'s files are readable (`source.check()`) and it holds records
+  (its count, logged). An empty split stops the run, naming it and, where the data module
+  can say (`empty_reason(data_config, split)`), the rule or fraction that emptied it."""
+  source.check()
+  count = len(source)
+  if count:
+    logging.info("%s: split '%s' holds %d records", name, split, count)
+    return count
+  why = getattr(pipeline.data_module(data_config), "empty_reason", None)
+  reason = why(data_config, split) if why else ""
+  raise ValueError(f"{name}: split '{split}' of data '{data_config.name}' has no records"
+                   + (f": {reason}" if reason else ""))
 
 
 def sum_over_split(evaluator, state, sums_fn):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.data import pipeline
-from zoo.evaluators import sum_over_split
+from zoo.evaluators import check_split, sum_over_split
 from zoo.models import conv
 
 
@@ -19,6 +19,7 @@ class Evaluator:
   def __init__(self, eval_config, *, config, predict_fn, to_device,
                process_index=0, process_count=1, name="NAME"):
     self.eval_config, self.config, self.to_device = eval_config, config, to_device
+    self.name = name
     self.process_index, self.process_count = process_index, process_count
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
     self.attributes = pipeline.data_module(config.data).ATTRIBUTES
@@ -31,6 +32,10 @@ class Evaluator:
 
     self._sums = jax.jit(sums, compiler_options=conv.compiler_options(
         config.get("cpu_convolutions")))
+
+  def check(self):
+    """Before training: the split's files are readable and it holds records."""
+    check_split(f"evals.{self.name}", self.config.data, self.eval_config.split, self.source)
 
   def run(self, state, workdir=None) -> dict:
     total = sum_over_split(self, state, self._sums)

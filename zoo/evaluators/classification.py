@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from zoo.data import pipeline
-from zoo.evaluators import sum_over_split
+from zoo.evaluators import check_split, sum_over_split
 from zoo.evaluators.ensemble import Ensemble
 from zoo.models import conv
 from zoo.tasks.classification import topk_correct
@@ -20,8 +20,7 @@ class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
                process_index=0, process_count=1, name="NAME"):
-    del name  # its messages need no name
-    self.eval_config, self.config = eval_config, config
+    self.eval_config, self.config, self.name = eval_config, config, name
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
@@ -39,8 +38,8 @@ class Evaluator:
         config.get("cpu_convolutions")))
 
   def check(self):
-    """Before training: the split's files are readable."""
-    self.source.check()
+    """Before training: the split's files are readable and it holds records."""
+    check_split(f"evals.{self.name}", self.config.data, self.eval_config.split, self.source)
 
   def run(self, state, workdir=None) -> dict:
     del workdir  # this evaluator writes no tables or pictures

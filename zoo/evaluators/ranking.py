@@ -18,6 +18,7 @@ from jax.experimental import multihost_utils
 from matplotlib.figure import Figure
 
 from zoo.data import pipeline
+from zoo.evaluators import check_split
 from zoo.models import conv
 
 
@@ -62,7 +63,7 @@ class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
                process_index=0, process_count=1, name="NAME"):
-    self.eval_config, self.config = eval_config, config
+    self.eval_config, self.config, self.name = eval_config, config, name
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
     if not eval_config.split.endswith("_pairs"):
@@ -71,6 +72,10 @@ class Evaluator:
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
 
     self._per_pair = _per_pair(predict_fn, config.get("cpu_convolutions"))
+
+  def check(self):
+    """Before training: the pairs split holds pairs (the rules can leave none)."""
+    check_split(f"evals.{self.name}", self.config.data, self.eval_config.split, self.source)
 
   def run(self, state, workdir=None) -> dict:
     keep = self.eval_config.get("pictures", 0)

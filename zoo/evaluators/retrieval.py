@@ -19,6 +19,7 @@ import numpy as np
 from absl import logging
 
 from zoo.data import pipeline, ucf101, word_vectors
+from zoo.evaluators import check_split
 
 # Query lists are the paper's (Li, Hu, Li 2016) with, for real UCF101, its table.
 PAPER_QUERIES = (
@@ -96,6 +97,7 @@ class Evaluator:
   def __init__(self, eval_config, *, config, predict_fn, to_device,
                process_index=0, process_count=1, name="NAME"):
     self.eval_config, self.config, self.to_device = eval_config, config, to_device
+    self.name = name
     self.process_index, self.process_count = process_index, process_count
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
     manifest = ucf101.read_manifest(config.data.dir)
@@ -113,6 +115,10 @@ class Evaluator:
     self.query_vectors /= np.linalg.norm(self.query_vectors, axis=1, keepdims=True)
     self.intents = dict(i.split("=", 1) for i in eval_config.get("intents", ()))
     self._embed = jax.jit(lambda state, batch: predict_fn(state, batch)["embedding"])
+
+  def check(self):
+    """Before training: the split's files are readable and it holds clips."""
+    check_split(f"evals.{self.name}", self.config.data, self.eval_config.split, self.source)
 
   def _embeddings(self, state):
     embeddings, labels = [], []

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure  # not pyplot: no global backend or state
 from sklearn import metrics as sk_metrics
 
 from zoo.data import pipeline
+from zoo.evaluators import check_split
 from zoo.evaluators.ensemble import Ensemble
 from zoo.models import conv
 
@@ -144,10 +145,10 @@ class Evaluator:
         + f" (a split with both), or another --config.evals.{self.name}.positive_from")
 
   def check(self):
-    """Before training: each split's files are readable and, from the labels alone (where
-    the data can give them without decoding images), it holds both classes."""
+    """Before training: each split's files are readable, it holds records and, from the
+    labels alone (where the data can give them without decoding images), both classes."""
     for split, source in self.sources.items():
-      source.check()
+      check_split(f"evals.{self.name}", self.config.data, split, source)
       logging.info("%s: reading the labels of split '%s' to check both classes are there",
                    self.name, split)
       labels = source.labels()

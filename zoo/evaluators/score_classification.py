@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from zoo.data import pipeline
+from zoo.evaluators import check_split
 from zoo.evaluators.ranking import collect
 from zoo.evaluators.roc import auc
 from zoo.models import conv
@@ -57,7 +58,7 @@ class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
                process_index=0, process_count=1, name="NAME"):
-    self.eval_config, self.config = eval_config, config
+    self.eval_config, self.config, self.name = eval_config, config, name
     self.to_device = to_device
     self.process_index, self.process_count = process_index, process_count
     splits = [eval_config.split] + ([eval_config.threshold_split]
@@ -71,6 +72,11 @@ class Evaluator:
     self.sources = {s: pipeline.open_source(config.data, s, train=False) for s in splits}
 
     self._per_image = _per_image(predict_fn, config.get("cpu_convolutions"))
+
+  def check(self):
+    """Before training: each split holds images."""
+    for split, source in self.sources.items():
+      check_split(f"evals.{self.name}", self.config.data, split, source)
 
   def _scores(self, state, split):
     out, _ = collect(self.config, self.sources[split], lambda b: self._per_image(state, b),

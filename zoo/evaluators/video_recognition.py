@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from zoo.data import pipeline
-from zoo.evaluators import sum_over_split
+from zoo.evaluators import check_split, sum_over_split
 from zoo.tasks.classification import topk_correct
 
 
@@ -22,7 +22,8 @@ class Evaluator:
 
   def __init__(self, eval_config, *, config, predict_fn, to_device,
                process_index=0, process_count=1, name="NAME"):
-    self.config, self.to_device = config, to_device
+    self.config, self.to_device, self.name = config, to_device, name
+    self.split = eval_config.split
     self.process_index, self.process_count = process_index, process_count
     self.source = pipeline.open_source(config.data, eval_config.split, train=False)
 
@@ -34,6 +35,10 @@ class Evaluator:
               "count": jnp.sum(mask)}
 
     self._sums = jax.jit(sums)
+
+  def check(self):
+    """Before training: the split's files are readable and it holds records."""
+    check_split(f"evals.{self.name}", self.config.data, self.split, self.source)
 
   def run(self, state, workdir=None) -> dict:
     del workdir

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoo.data import pipeline, video_features
-from zoo.evaluators import sum_over_split
+from zoo.evaluators import check_split, sum_over_split
 
 
 def split_workdir(workdir: str, eval_config, seed: int) -> str:
@@ -43,6 +43,10 @@ class Evaluator:
       return {"correct": jnp.sum(correct), "count": jnp.sum(batch["mask"])}
 
     self._sums = jax.jit(sums)
+
+  def check(self):
+    """Before training: the split's files are readable and it holds records."""
+    check_split(f"evals.{self.name}", self.config.data, self.eval_config.split, self.source)
 
   def run(self, state, workdir=None) -> dict:
     total = sum_over_split(self, state, self._sums)
