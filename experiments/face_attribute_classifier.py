@@ -1,8 +1,13 @@
-"""Facial-attribute classifier (a small CNN, independent sigmoids): the judge and the perceptual feature network of `face_attributes`; `:synthetic` on the procedural face stand-in.
+"""Facial-attribute classifier (a small CNN, independent sigmoids): the perceptual feature network and, trained apart, the judge of `face_attributes`; `:synthetic` on the procedural face stand-in.
 
 Trained on the images' attribute labels (CelebA's 40; the stand-in's 7), Adam 1e-3, no
 augmentation but horizontal flips, inputs in [-1, 1] (the generators' range). Evaluated by
 per-attribute accuracy on the held-out split (`attribute_accuracy.md`).
+
+The judge (`judge_overrides`): the same experiment with another seed (another
+initialisation and another order of the training data) and twice the width (another
+network: 4x the parameters of every convolution), so that the generator, trained against
+the perceptual network's features, is not measured by that network.
 """
 import ml_collections
 
@@ -12,6 +17,15 @@ VARIANTS = {
     "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64; minutes on a CPU",
     "smoke": "a few steps on tiny stand-in faces, for tests",
 }
+
+
+JUDGE_SEED = 1
+
+
+def judge_overrides(arg=None) -> list:
+  """The overrides that make this experiment the judge (module docstring)."""
+  return [f"--config.seed={JUDGE_SEED}",
+          f"--config.model.width={2 * get_config(arg).model.width}"]
 
 
 def get_config(arg=None):

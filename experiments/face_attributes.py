@@ -1,9 +1,14 @@
 """Weakly supervised facial attribute manipulation (Wang et al., WACV 2018) on 64x64 CelebA: a source face takes on reference faces' attribute; `:synthetic` on the procedural face stand-in.
 
-Prerequisite: the judge and perceptual network, `face_attribute_classifier` (same data),
-trained first; `stages()` lists it (its workdir next to this run's,
-`{runs}/face_attribute_classifier[_VARIANT]`), and `config.manipulation.classifier`
-points there. One model per attribute (`--config.manipulation.attribute=NAME`, CelebA's
+Prerequisites, two `face_attribute_classifier` runs (same data) trained first; `stages()`
+lists both (workdirs next to this run's): the perceptual network of the content loss,
+`{runs}/face_attribute_classifier[_VARIANT]` (`config.manipulation.classifier`), and the
+judge of the evaluation, trained apart from it (another seed, hence another
+initialisation and data order, and twice the width: `face_attribute_classifier.
+judge_overrides`), `{runs}/face_attribute_classifier[_VARIANT]_judge`
+(`config.evals.manipulation.judge`; '' judges with the perceptual network itself, the
+measure of a generator against the network it was trained on). Training the judge costs
+as much as the perceptual network's run at 4x the convolution FLOPs (stand-in: 400 steps). One model per attribute (`--config.manipulation.attribute=NAME`, CelebA's
 or the stand-in's names); a model does not carry several (its attribute discriminator
 judges one attribute).
 
@@ -32,7 +37,7 @@ import os
 
 import ml_collections
 
-from experiments import _faces
+from experiments import _faces, face_attribute_classifier
 
 VARIANTS = {
     "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64, Eyeglasses; under 30 minutes on 2 CPU cores",
@@ -69,7 +74,8 @@ def get_config(arg=None):
       name="constant", base_lr=2e-4, warmup_epochs=0.0, decay_epochs=(), decay_factor=1.0))
   config.evals = ml_collections.ConfigDict(dict(
       manipulation=dict(type="attribute_manipulation", split="test", num_sources=2_000,
-                        judge="", seed=1, grid_rows=8)))
+                        judge=f"{{runs}}/{CLASSIFIER}{variant}_judge",  # a stage
+                        seed=1, grid_rows=8)))
   config.log_every_steps = 100
   config.eval_every_steps = 2_000
   config.checkpoint_every_steps = 1_000
@@ -100,10 +106,18 @@ def get_config(arg=None):
 
 
 def stages(config, workdir):
-  """The classifier run first (judge and perceptual features), in the folder the config
-  names; run by `launch/stages.py` on main."""
+  """The perceptual network's classifier run, then the judge's (unless the config judges
+  with the perceptual network), in the folders the config names; run by
+  `launch/stages.py` on main."""
   del workdir
   variant = config.experiment.partition(":")[2]
-  return [{"name": "classifier", "experiment": f"{CLASSIFIER}:{variant}" if variant else CLASSIFIER,
-           "overrides": [f"--config.data.seed={config.data.seed}"] if variant else [],
-           "workdir": config.manipulation.classifier}]
+  experiment = f"{CLASSIFIER}:{variant}" if variant else CLASSIFIER
+  data = [f"--config.data.seed={config.data.seed}"] if variant else []
+  found = [{"name": "classifier", "experiment": experiment, "overrides": data,
+            "workdir": config.manipulation.classifier}]
+  judge = config.evals.manipulation.judge
+  if judge and judge != config.manipulation.classifier:
+    found.append({"name": "judge", "experiment": experiment,
+                  "overrides": data + face_attribute_classifier.judge_overrides(variant or None),
+                  "workdir": judge})
+  return found

@@ -1,6 +1,6 @@
 """The attribute-manipulation smoke runs end to end through `launch.run` (one device): the
-judge `face_attribute_classifier:smoke` first (the stage `face_attributes` lists), then
-`face_attributes:smoke` judged by it, with its pictures."""
+perceptual network `face_attribute_classifier:smoke` first, then `face_attributes:smoke`,
+which trains its judge stage (another classifier) and is judged by it, with its pictures."""
 import json
 import os
 
@@ -28,8 +28,15 @@ def test_classifier_then_manipulation_smoke_runs(tmp_path):
          f"--config.manipulation.classifier={judge}", devices=1)
   results = read(run / "results.json")
   assert results["step"] == 6 and results["train_step_compilations"] == 1
+  # The judge stage trained a second classifier apart (seed 1, twice the width) beside it.
+  judged = read(run / "attribute_manipulation.json")
+  assert judged["judge"] == str(tmp_path / "face_attribute_classifier_smoke_judge")
+  assert judged["perceptual_features"] == str(judge)
+  judge_config = read(tmp_path / "face_attribute_classifier_smoke_judge" / "config.json")
+  assert (judge_config["seed"], judge_config["model"]["width"]) == (1, 16)
   m = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("manipulation/")}
   for key in ("success_rate", "success_floor", "success_ceiling", "unchanged_share",
+              "perceptual_network_success_rate",
               "true_edit_success_rate", "true_edit_unchanged_share"):
     assert 0 <= m[key] <= 1, key
   assert m["num_sources"] == 20 and m["fd"] >= 0 and m["fd_floor"] >= 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import face_attribute_classifier, face_attributes
+from launch import config as config_lib
 from zoo.data import faces, pipeline
 from zoo.models import attribute_cnn, attribute_gan
 from zoo.tasks import attribute_classification, attribute_manipulation as am
@@ -136,7 +137,26 @@ def test_bad_attribute_and_missing_classifier_are_one_line_errors(monkeypatch):
   config.experiment = "face_attributes:smoke"
   with pytest.raises(ValueError, match="train face_attribute_classifier first"):
     am.Task(config, data=faces, steps_per_epoch=4, total_steps=10)
-  stage, = face_attributes.stages(config, "/runs/face_attributes_smoke")
+  stage, _ = face_attributes.stages(config, "/runs/face_attributes_smoke")
   assert stage["experiment"] == "face_attribute_classifier:smoke"
   assert stage["workdir"] == "{runs}/face_attribute_classifier_smoke"
   assert face_attribute_classifier.get_config("smoke").task == "attribute_classification"
+
+
+def test_the_judge_is_a_classifier_trained_apart_from_the_perceptual_network():
+  """By default the evaluation's judge is another stage: the classifier experiment with
+  another seed (initialisation and data order) and twice the width."""
+  for variant in ("", "synthetic", "smoke"):
+    config = face_attributes.get_config(variant or None)
+    config.experiment = f"face_attributes:{variant}" if variant else "face_attributes"
+    classifier, judge = face_attributes.stages(config, "/runs/x")
+    assert judge["name"] == "judge" and judge["experiment"] == classifier["experiment"]
+    assert config.evals.manipulation.judge == judge["workdir"] != classifier["workdir"]
+    assert judge["workdir"] == classifier["workdir"] + "_judge"
+    trained = {s["name"]: config_lib.resolve(s["experiment"], s["overrides"])
+               for s in (classifier, judge)}
+    assert trained["judge"].seed != trained["classifier"].seed
+    assert trained["judge"].model.width == 2 * trained["classifier"].model.width
+    assert trained["judge"].data == trained["classifier"].data  # the same images
+  config.evals.manipulation.judge = ""  # judged by the perceptual network: no judge stage
+  assert [s["name"] for s in face_attributes.stages(config, "/runs/x")] == ["classifier"]

@@ -3,11 +3,15 @@
 edited with `num_references` held-out faces that have it.
 
 - Success rate: the share of targets that a SEPARATELY trained attribute classifier (the
-  `face_attribute_classifier` run in `judge`, default `config.manipulation.classifier`)
-  reads as having the attribute, beside the rate on the unedited sources (`floor`) and on
-  real faces with the attribute (`ceiling`).
-- Content preservation: the perceptual distance between source and target (the task's
-  feature space), and `unchanged_share`: over sources and non-target attributes (for a
+  `face_attribute_classifier` run in `judge`, by default the `judge` stage of
+  `face_attributes`: another seed, data order and width than the perceptual network the
+  generator was trained against; '' judges with that network itself) reads as having the
+  attribute, beside the rate on the unedited sources (`floor`) and on real faces with the
+  attribute (`ceiling`). `perceptual_network_success_rate`: the rate the perceptual
+  network reads (a generator that fools only the network it was trained against scores
+  high here and low by the judge).
+- Content preservation: the perceptual distance between source and target (in the
+  judge's blocks, as the task's content loss is in the perceptual network's), and `unchanged_share`: over sources and non-target attributes (for a
   hair colour, the other binary attributes), the share the judge reads on the target as
   the source's true value (exact on the stand-in, labels on CelebA).
 - Realism: Fréchet distance (`zoo.evaluators.frechet`) of the targets against real faces
@@ -58,9 +62,14 @@ class Evaluator:
         config.get("cpu_convolutions")))
     self.judge = FrozenClassifier(c.get("judge") or m.classifier, config.data)
     self.phi = FrozenClassifier(m.classifier, config.data)
+    if os.path.abspath(self.judge.path) == os.path.abspath(self.phi.path):
+      logging.warning("%s: judged by the perceptual network the generator is trained against "
+                      "(--config.evals.%s.judge=%r): not an independent measure", name, name,
+                      c.get("judge"))
     self._judge = jax.jit(lambda x: (self.judge.logits(x), self.judge.features(x)["pooled"]))
-    self._phi = jax.jit(lambda a, b: perceptual_distance(self.phi.features(a),
-                                                         self.phi.features(b), self.layers))
+    self._phi_logits = jax.jit(self.phi.logits)
+    self._distance = jax.jit(lambda a, b: perceptual_distance(
+        self.judge.features(a), self.judge.features(b), self.layers))
     names = self.judge.attributes
     self.index = names.index(self.attribute)
     hair = [i for i, n in enumerate(names) if n.endswith("_Hair")]
@@ -133,12 +142,14 @@ class Evaluator:
             f"{prefix}unchanged_share": float(np.mean(verdict[:, self.others]
                                                       == truth[:, self.others])),
             f"{prefix}perceptual_distance": float(np.mean(_batched(
-                lambda i: self._phi(edited[i], self.sources[i]), np.arange(len(edited))))),
+                lambda i: self._distance(edited[i], self.sources[i]), np.arange(len(edited))))),
             f"{prefix}fd": fd}
 
   def run(self, state, workdir=None) -> dict:
     out = self._generate(state)
+    phi_verdict = _batched(self._phi_logits, out["target"])[:, self.index] > 0
     metrics = {**self._scores(out["target"], ""), "success_floor": self.floor,
+               "perceptual_network_success_rate": float(np.mean(phi_verdict)),
                "success_ceiling": self.ceiling, "fd_floor": self.fd_floor,
                "source_unchanged_share": float(np.mean(
                    self._verdict(self.sources)[:, self.others]
