@@ -20,9 +20,10 @@ attribute), the perceptual network (the zoo's attribute classifier, first two bl
 the paper's VGG), one reference per source, Adam 2e-4 beta1 0.5, 64x64 crops as
 `dcgan_faces`, 20,000 iterations of 64.
 
-Stand-in figures (`:synthetic`, Eyeglasses, batch 32, judged on 400 test sources by the
-400-step classifier of its stage, which reads eyeglasses at 0.997; this session's code,
-2 CPU cores shared with two other runs, ~15 min per 400 iterations): at 400 iterations
+Stand-in figures measured before the judge stage existed (`:synthetic`, Eyeglasses, batch
+32, judged on 400 test sources by the perceptual network itself, the 400-step classifier
+of its stage, which reads eyeglasses at 0.997; not yet remeasured with the independent
+judge; 2 CPU cores shared with two other runs, ~15 min per 400 iterations): at 400 iterations
 success 0.45 (floor 0.00 on the unedited sources, ceiling 0.99 on real faces with
 glasses, 0.998 on the true edits), non-target attributes unchanged 0.844 (0.904 on the
 unedited sources, 0.894 on the true edits: the judge's own errors), Fréchet 364 (floor
@@ -40,7 +41,7 @@ import ml_collections
 from experiments import _faces, face_attribute_classifier
 
 VARIANTS = {
-    "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64, Eyeglasses; under 30 minutes on 2 CPU cores",
+    "synthetic": "the procedural face stand-in (zoo.data.faces) at 64x64, Eyeglasses; two classifier stages (the judge at 4x the FLOPs), then 800 iterations",
     "smoke": "a few steps on tiny stand-in faces, for tests",
 }
 CLASSIFIER = "face_attribute_classifier"

@@ -45,15 +45,19 @@ def test_every_experiment_has_a_stand_in_and_a_smoke_variant():
 
 @pytest.mark.slow
 def test_averaged_weights_evaluate_as_well_as_the_last_ones(tmp_path):
-  """dr_inception_v3:synthetic (300 steps) with the ImageNet default's EMA decay 0.9999
-  evaluates within 3 AUC points of the same run without averaging (a constant decay kept
-  97% of the random start: AUC 0.5). Two runs of ~25 min each on 2 loaded CPU cores."""
+  """dr_inception_v3:synthetic (150 of its 300 steps, for time) with the ImageNet default's
+  EMA decay 0.9999 evaluates within 3 AUC points of the weights it trained (the same run
+  without averaging: averaging does not touch training), evaluated from its checkpoint
+  (with a constant decay 98.5% of the evaluated weights were the random start)."""
+  averaged, trained = tmp_path / "ema", tmp_path / "trained"
+  launch("--experiment=dr_inception_v3:synthetic", f"--workdir={averaged}",
+         "--config.ema_decay=0.9999", "--config.total_steps=150", devices=1, timeout=7200)
+  launch("--experiment=dr_inception_v3:synthetic", f"--workdir={trained}",
+         "--config.ema_decay=0.0", "--config.total_steps=0", f"--config.init_from={averaged}",
+         devices=1, timeout=1800)
   auc = {}
-  for decay in (0.9999, 0.0):
-    workdir = tmp_path / f"ema{decay}"
-    launch("--experiment=dr_inception_v3:synthetic", f"--workdir={workdir}",
-           f"--config.ema_decay={decay}", devices=1, timeout=3600)
+  for workdir in (averaged, trained):
     with open(workdir / "results.json") as f:
-      auc[decay] = json.load(f)["test/auc"]
-  assert auc[0.0] > 0.8, auc
-  assert abs(auc[0.9999] - auc[0.0]) < 0.03, auc
+      auc[workdir.name] = json.load(f)["test/auc"]
+  assert auc["trained"] > 0.6, auc
+  assert abs(auc["ema"] - auc["trained"]) < 0.03, auc
