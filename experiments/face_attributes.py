@@ -54,7 +54,10 @@ def get_config(arg=None):
   config.manipulation = ml_collections.ConfigDict(dict(
       attribute="Smiling",
       classifier=f"{{runs}}/{CLASSIFIER}{variant}",  # the prerequisite run's workdir
-      perceptual_layers=2,  # blocks of the classifier in the content loss
+      # "" : the classifier's blocks; vgg16:DIR / vgg19:DIR: an ImageNet VGG converted from
+      # Keras Applications (the paper's), its relu1_2, relu2_2, ...
+      perceptual="",
+      perceptual_layers=2,  # blocks of the perceptual network in the content loss
       num_references=1,
       content_weight=1.0, adversarial_weight=1.0, attribute_weight=1.0, pixel_weight=0.0))
   config.data = _faces.celeb_a()

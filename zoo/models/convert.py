@@ -1,6 +1,6 @@
 """Converts released ImageNet weights into a checkpoint `--config.init_from` loads.
 
-  python -m zoo.models.convert --from=keras --model=inception_v3|resnet50 --h5=FILE --out=DIR
+  python -m zoo.models.convert --from=keras --model=inception_v3|resnet50|vgg16|vgg19 --h5=FILE --out=DIR
   python -m zoo.models.convert --from=matconvnet --mat=imagenet-vgg-f.mat --out=DIR
 
 MatConvNet: `zoo.models.matconvnet` reads the SimpleNN file (both layouts) onto
@@ -32,6 +32,9 @@ arrays are copied unchanged (as float32). Layers are matched:
 - ResNet50: by name (conv1_conv, convS_blockB_I_conv/_bn with I = 0 the projection
   shortcut, predictions), onto `zoo.models.resnet` in its v1 form (stride in the first
   1x1, conv biases, BN epsilon 1.001e-5), which the printed overrides select.
+- VGG16/VGG19: by name (block1_conv1 ... fc1, fc2, predictions) onto `zoo.models.vgg`,
+  which names its layers as Keras does; the `_notop` files (the convolutions alone) are
+  the perceptual network of `face_attributes --config.manipulation.perceptual=vgg16:DIR`.
 A file without a classifier converts the rest; `init_from` then leaves the head at init.
 Any layer that does not fit stops the conversion with a message naming the file and the
 first such layer; nothing is written then.
@@ -184,6 +187,36 @@ def _match_resnet(layers, model, file):
   return template, [(name, found[name], target) for name, target in expected.items()]
 
 
+def _vgg_targets(depth):
+  """Keras' VGG16/VGG19 layer names with our layers (the same names), in Keras' order."""
+  from zoo.models import vgg  # pylint: disable=import-outside-toplevel
+  for b, convs in enumerate(vgg.CONVS[depth]):
+    for i in range(convs):
+      name = f"block{b + 1}_conv{i + 1}"
+      yield name, Target("conv", (name,))
+  for name in ("fc1", "fc2", "predictions"):
+    yield name, Target("dense", (name,))
+
+
+def _match_vgg(layers, model, file):
+  template = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
+  keras_name = f"VGG{model.depth}"
+  expected = dict(_vgg_targets(model.depth))
+  found = dict(layers)
+  for name in found:
+    if name not in expected:
+      raise ConversionError(f"{file}: layer '{name}' is not a layer of Keras' {keras_name} "
+                            f"(expected names such as block1_conv1)")
+  top = ("fc1", "fc2", "predictions")
+  if not any(name in found for name in top):  # a _notop file: the convolutions alone
+    for name in top:
+      del expected[name]
+  for name in expected:
+    if name not in found:
+      raise ConversionError(f"{file}: has no layer '{name}' of Keras' {keras_name}")
+  return template, [(name, found[name], target) for name, target in expected.items()]
+
+
 MODELS = {
     "inception_v3": ModelSpec(module="inception_v3", fields={},
                               image_size=299, normalization="inception",
@@ -193,6 +226,11 @@ MODELS = {
                                   "bn_epsilon": 1.001e-5},
                           image_size=224, normalization="caffe",
                           match=_match_resnet, keras_name="ResNet50"),
+    # the perceptual network of face_attributes (--config.manipulation.perceptual=vgg16:DIR)
+    "vgg16": ModelSpec(module="vgg", fields={"depth": 16}, image_size=224,
+                       normalization="caffe", match=_match_vgg, keras_name="VGG16"),
+    "vgg19": ModelSpec(module="vgg", fields={"depth": 19}, image_size=224,
+                       normalization="caffe", match=_match_vgg, keras_name="VGG19"),
 }
 
 
@@ -294,6 +332,9 @@ def _save_state(out: str, state: dict):
 
 def _settings(spec: ModelSpec, out: str) -> list[str]:
   """The --config.* overrides that train or evaluate with the converted weights."""
+  if spec.module == "vgg":  # no VGG experiment: the facial-attribute perceptual loss
+    return [f"--config.manipulation.perceptual={spec.keras_name.lower()}:"
+            f"{os.path.abspath(out)}"]
   fields = [f"--config.model.{k}={str(v).lower() if isinstance(v, bool) else v}"
             for k, v in spec.fields.items()]
   return ([f"--config.model.name={spec.module}"] + fields
