@@ -12,7 +12,8 @@ attribute adversarial loss with a localising attribute discriminator), weak (ima
 labels, reference faces. What we filled in: the networks' sizes (`zoo.models.
 attribute_gan`), the generator's mask blend, loss weights 1 / 1 / 1 (content / global /
 attribute), the perceptual network (the zoo's attribute classifier, first two blocks, for
-the paper's VGG), one reference per source, Adam 2e-4 beta1 0.5, 64x64 crops as
+the paper's VGG, which `--config.manipulation.perceptual=vgg16:DIR` restores from Keras
+Applications' weights converted by `zoo.models.convert`), one reference per source, Adam 2e-4 beta1 0.5, 64x64 crops as
 `dcgan_faces`, 20,000 iterations of 64.
 
 Stand-in figures (`:synthetic`, Eyeglasses, batch 32, judged on 400 test sources by the

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import face_attributes
 from test_convert import write_legacy_h5
 from zoo.models import convert, vgg
 from zoo.tasks import attribute_manipulation, classification
@@ -67,6 +68,11 @@ def test_notop_file_as_the_perceptual_network(tmp_path):
   relu1_1 = np.maximum(conv_same(caffe, *weights["block1_conv1"]), 0)
   relu1_2 = np.maximum(conv_same(relu1_1, *weights["block1_conv2"]), 0)
   np.testing.assert_allclose(blocks[0], relu1_2, rtol=1e-4, atol=1e-4 * relu1_2.max())
+
+  config = face_attributes.get_config("smoke")  # what the task builds for the setting
+  config.manipulation.perceptual = info["settings"][0].partition("=")[2]
+  assert isinstance(attribute_manipulation.perceptual_network(config),
+                    attribute_manipulation.FrozenVGG)
 
   with pytest.raises(ValueError, match="has no block3_conv4 of VGG19"):
     attribute_manipulation.FrozenVGG(f"vgg19:{out}", num_blocks=3)
