@@ -158,7 +158,7 @@ def converted_logits_against_matconvnet(tmp_path, layout, image_size, mean_image
   checks what the conversion says)."""
   rng = np.random.default_rng(image_size)
   fc, classes = 32, 1000  # narrow fc layers; 1000 classes: the ImageNet task's head
-  fc6_kernel = {224: 6, 64: 1}[image_size]  # the map reaching fc6: 6x6x256 at 224
+  fc6_kernel = {224: 6, 96: 2, 64: 1}[image_size]  # the map reaching fc6: 6x6x256 at 224
   layers = vgg_f_layers(rng, (fc6_kernel, fc), classes, lrn_param)
   average = (rng.uniform(90, 140, (image_size, image_size, 3)) if mean_image
              else np.asarray([[[122.7, 116.7, 104.0]]])).astype(np.float32)
@@ -188,9 +188,10 @@ def converted_logits_against_matconvnet(tmp_path, layout, image_size, mean_image
 
 
 def test_both_layouts_logits_match_matconvnet_through_init_from(tmp_path):
-  # 64x64 inputs (fc6 a 1x1 convolution over 1x1x256): a mean image in the current layout,
-  # a per-channel mean in the older one; MatConvNet's LRN alpha (not divided by N)
-  converted_logits_against_matconvnet(tmp_path, "current", 64, True, (5, 1.0, 1e-4, 0.75))
+  # Small inputs: 96x96 reaches fc6 as 2x2x256 (so the flatten order counts), 64x64 as
+  # 1x1x256. A mean image in the current layout, a per-channel mean in the older one;
+  # MatConvNet's LRN alpha (not divided by N).
+  converted_logits_against_matconvnet(tmp_path, "current", 96, True, (5, 1.0, 1e-4, 0.75))
   converted_logits_against_matconvnet(tmp_path, "older", 64, False, (5, 2.0, 2e-4, 0.75))
 
 
