@@ -234,6 +234,11 @@ def test_errors_name_the_first_layer_that_does_not_fit_and_write_nothing(tmp_pat
   scipy.io.savemat(str(tmp_path / "other.mat"), {"weights": np.zeros(3)})
   with pytest.raises(convert.ConversionError, match="other.mat: no 'layers' .*not a MatConvNet"):
     convert.convert_matconvnet(str(tmp_path / "other.mat"), out)
+  # a v7.3 file's header (HDF5 underneath): refused with the way out
+  (tmp_path / "v73.mat").write_bytes(b"MATLAB 7.3 MAT-file".ljust(116) + bytes(8)
+                                     + b"\x00\x02IM" + bytes(512))
+  with pytest.raises(convert.ConversionError, match="v73.mat: a MATLAB v7.3 .* '-v7'"):
+    convert.convert_matconvnet(str(tmp_path / "v73.mat"), out)
   (tmp_path / "text.mat").write_text("not a mat file")
   with pytest.raises(convert.ConversionError, match="text.mat: not a MATLAB .mat file"):
     convert.convert_matconvnet(str(tmp_path / "text.mat"), out)
