@@ -7,8 +7,8 @@ edited with `num_references` held-out faces that have it.
   `face_attributes`: another seed, data order and width than the perceptual network the
   generator was trained against; '' judges with that network itself) reads as having the
   attribute, beside the rate on the unedited sources (`floor`) and on real faces with the
-  attribute (`ceiling`). `perceptual_network_success_rate`: the rate the perceptual
-  network reads (a generator that fools only the network it was trained against scores
+  attribute (`ceiling`). `perceptual_network_success_rate` (when the perceptual network
+  is the classifier, not a VGG): the rate it reads (a generator that fools only the network it was trained against scores
   high here and low by the judge).
 - Content preservation: the perceptual distance between source and target (in the
   judge's blocks, as the task's content loss is in the perceptual network's), and `unchanged_share`: over sources and non-target attributes (for a
@@ -62,7 +62,9 @@ class Evaluator:
         config.get("cpu_convolutions")))
     self.judge = FrozenClassifier(c.get("judge") or m.classifier, config.data)
     self.phi = FrozenClassifier(m.classifier, config.data)
-    if os.path.abspath(self.judge.path) == os.path.abspath(self.phi.path):
+    self.phi_is_classifier = not m.get("perceptual", "")  # else an ImageNet VGG
+    if self.phi_is_classifier and os.path.abspath(self.judge.path) == os.path.abspath(
+        self.phi.path):
       logging.warning("%s: judged by the perceptual network the generator is trained against "
                       "(--config.evals.%s.judge=%r): not an independent measure", name, name,
                       c.get("judge"))
@@ -147,14 +149,15 @@ class Evaluator:
 
   def run(self, state, workdir=None) -> dict:
     out = self._generate(state)
-    phi_verdict = _batched(self._phi_logits, out["target"])[:, self.index] > 0
     metrics = {**self._scores(out["target"], ""), "success_floor": self.floor,
-               "perceptual_network_success_rate": float(np.mean(phi_verdict)),
                "success_ceiling": self.ceiling, "fd_floor": self.fd_floor,
                "source_unchanged_share": float(np.mean(
                    self._verdict(self.sources)[:, self.others]
                    == (self.source_attributes[:, self.others] > 0))),
                "num_sources": len(self.sources)}
+    if self.phi_is_classifier:
+      phi_verdict = _batched(self._phi_logits, out["target"])[:, self.index] > 0
+      metrics["perceptual_network_success_rate"] = float(np.mean(phi_verdict))
     if self.true_edits is not None:
       metrics.update(self._scores(self.true_edits, "true_edit_"))
       metrics["pixel_error"] = float(np.mean(np.abs(out["target"] - self.true_edits)))
@@ -167,8 +170,10 @@ class Evaluator:
       self._pictures(out, workdir, int(jax.device_get(state.step)))
       with open(os.path.join(workdir, "attribute_manipulation.json"), "w") as f:
         json.dump({**metrics, "attribute": self.attribute, "judge": self.judge.path,
-                   "perceptual_features": self.phi.path, "split": self.eval_config.split,
-                   "step": int(jax.device_get(state.step))}, f, indent=1)
+                   "perceptual_features": (self.config.manipulation.get("perceptual")
+                                           or self.phi.path),
+                   "split": self.eval_config.split, "step": int(jax.device_get(state.step))},
+                  f, indent=1)
     return metrics
 
   def _pictures(self, out, workdir, step):
