@@ -48,7 +48,9 @@ def test_averaged_weights_evaluate_as_well_as_the_last_ones(tmp_path):
   """dr_inception_v3:synthetic (150 of its 300 steps, for time) with the ImageNet default's
   EMA decay 0.9999 evaluates within 3 AUC points of the weights it trained (the same run
   without averaging: averaging does not touch training), evaluated from its checkpoint
-  (with a constant decay 98.5% of the evaluated weights were the random start)."""
+  (with a constant decay 98.5% of the evaluated weights were the random start). Measured:
+  AUC 0.690 averaged, 0.706 trained (one run, ~35 min on 2 loaded cores, ~5 min each
+  evaluation)."""
   averaged, trained = tmp_path / "ema", tmp_path / "trained"
   launch("--experiment=dr_inception_v3:synthetic", f"--workdir={averaged}",
          "--config.ema_decay=0.9999", "--config.total_steps=150", devices=1, timeout=7200)
@@ -59,5 +61,5 @@ def test_averaged_weights_evaluate_as_well_as_the_last_ones(tmp_path):
   for workdir in (averaged, trained):
     with open(workdir / "results.json") as f:
       auc[workdir.name] = json.load(f)["test/auc"]
-  assert auc["trained"] > 0.6, auc
+  assert auc["trained"] > 0.65, auc
   assert abs(auc["ema"] - auc["trained"]) < 0.03, auc
