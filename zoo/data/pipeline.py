@@ -73,14 +73,14 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
 
 
 def eval_batches(data_config, source, *, local_batch_size: int,
-                 process_index: int = 0, process_count: int = 1):
+                 process_index: int = 0, process_count: int = 1, preprocess=None):
   """One pass over `source` in fixed-size batches with a 'mask' (1 real, 0 padding).
 
   Every process yields the same number of batches, so collective steps line up.
+  `preprocess` (default: the data module's evaluation one) maps a record to an example.
   """
-  module = data_module(data_config)
   shard = grain.MapDataset.source(source)[process_index::process_count]
-  preprocess = module.preprocess(data_config, train=False)
+  preprocess = preprocess or data_module(data_config).preprocess(data_config, train=False)
   shard = shard.random_map(lambda r, rng: None if r is None else preprocess(r, rng), seed=0)
   per_process = math.ceil(len(source) / process_count)
   num_batches = math.ceil(per_process / local_batch_size)
