@@ -102,6 +102,7 @@ class Predictor(predict_lib.Predictor):
       data_config.eval_crops = crops
     preprocess = self.data.preprocess(data_config, train=False)
     members = Ensemble(_ensemble_paths(ensemble), self.task.predict_fn)
+    self._members = members.paths
     first = self.screen and self.screen["positive_from"]
 
     def per_example(states, batch):
@@ -163,7 +164,9 @@ class Predictor(predict_lib.Predictor):
 
   def _summary(self, rows) -> str:
     text = ["# Predictions\n", self.summary_header(),
-            f"{len(rows)} images; classes: {self.names_from}.\n"]
+            f"{len(rows)} images; classes: {self.names_from}"
+            + (f"; predicted distributions averaged with {', '.join(self._members)}"
+               if self._members else "") + ".\n"]
     if self.screen:
       s = self.screen
       text.append(f"\nScreen: positive = class >= {s['positive_from']} "
