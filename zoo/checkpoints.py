@@ -18,16 +18,19 @@ BEST_SUFFIX = ":best"
 
 def restore(state_dir, target):
   """A saved state into `target` (a pytree of `jax.ShapeDtypeStruct` with shardings: the
-  task's state on any mesh), whatever mesh wrote it; nothing is written."""
-  return ocp.StandardCheckpointer().restore(state_dir, target)
+  task's state on any mesh), whatever mesh wrote it; nothing is written.
+
+  Read through the item's handler, not a `Checkpointer`: the step's metadata file lies
+  one folder up (beside `state/`), and a checkpointer warns that it is missing here."""
+  return ocp.StandardCheckpointHandler().restore(state_dir,
+                                                 args=ocp.args.StandardRestore(target))
 
 
 def restore_on_host(state_dir) -> dict:
   """A saved state tree as arrays on the first local device, whatever mesh wrote it."""
-  metadata = ocp.StandardCheckpointer().metadata(state_dir).item_metadata
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                        metadata.tree)
+                        ocp.StandardCheckpointHandler().metadata(state_dir).tree)
   return restore(state_dir, target)
 
 
