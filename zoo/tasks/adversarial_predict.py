@@ -21,7 +21,9 @@ class Predictor(predict_lib.Predictor):
 
   def __init__(self, workdir, checkpoint="latest"):
     super().__init__(workdir, checkpoint)
-    self.sampler = sampling.Sampler(self.config, self.task.predict_fn, self.to_device)
+    config = self.config.copy_and_resolve_references()  # batches that fit these devices
+    config.eval_batch_size = self.batch_size(config.eval_batch_size)
+    self.sampler = sampling.Sampler(config, self.task.predict_fn, self.to_device)
     self.samples, self.walk = None, False
 
   def predict(self, inputs=(), num=16, label=None, interpolate=False, seed=0):
