@@ -146,15 +146,21 @@ class Predictor:
         lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), abstract)
     self.state = checkpoints.restore(self.state_dir, target)
     self.skipped = []  # [(path, why)] of the last predict()'s unreadable inputs
+    self._jitted = {}
 
   def input_files(self, inputs, extensions):
     """`expand_inputs`; starts `skipped` with the files of other kinds found in folders."""
     paths, self.skipped = expand_inputs(inputs, extensions)
     return paths
 
-  def jit(self, fn):
-    """`fn(state, batch)` compiled with the run's convolution library."""
-    return jax.jit(fn, compiler_options=self.compiler_options)
+  def jit(self, fn, key=None):
+    """`fn(state, batch)` compiled with the run's convolution library; with `key`, the
+    function compiled for that key before (so a second `predict` does not compile again)."""
+    if key is None:
+      return jax.jit(fn, compiler_options=self.compiler_options)
+    if key not in self._jitted:
+      self._jitted[key] = jax.jit(fn, compiler_options=self.compiler_options)
+    return self._jitted[key]
 
   def to_device(self, batch):
     return jax.tree.map(lambda x: jax.device_put(np.asarray(x), self.data_sharding), batch)

@@ -71,8 +71,7 @@ class Predictor(predict_lib.Predictor):
     def preprocess(record, rng):
       return {"source": self._face(record, rng), "references": refs}
 
-    task = self.task
-    fn = self.jit(lambda state, batch: task.predict_fn(state, batch))
+    fn = self.jit(self.task.predict_fn, "predict")
     indices, out = self.run_batches(self.open_files(paths, self._read, validate), fn,
                                     preprocess)
     self.skipped = skipped + self.skipped

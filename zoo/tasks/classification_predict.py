@@ -116,7 +116,8 @@ class Predictor(predict_lib.Predictor):
 
     source = self.open_files(paths, read_image,
                              lambda record: self.data.validate(self.config.data, record))
-    indices, out = self.run_batches(source, self.jit(per_example), preprocess,
+    indices, out = self.run_batches(source, self.jit(per_example, ("top5", members.paths)),
+                                    preprocess,
                                     state=members.states(self.state))
     self._shown = (paths, preprocess)
     rows = []

@@ -48,7 +48,7 @@ class Predictor(predict_lib.Predictor):
     if paths:
       self.skipped = []
       indices, out = self.run_batches(self.open_files(paths, read_image, validate),
-                                      self.jit(self.task.predict_fn), preprocess)
+                                      self.jit(self.task.predict_fn, "predict"), preprocess)
       skipped += self.skipped
       order = np.argsort(-out["score"], kind="stable")
       rows += [{"kind": "photo", "path": paths[indices[k]], "score": float(out["score"][k]),
@@ -56,7 +56,8 @@ class Predictor(predict_lib.Predictor):
     if pairs:
       keys, self.skipped = ["\n".join(p) for p in pairs], []
       indices, out = self.run_batches(self.open_files(keys, _read_pair, validate),
-                                      self.jit(self.task.predict_fn), preprocess, desc="pairs")
+                                      self.jit(self.task.predict_fn, "predict"), preprocess,
+                                      desc="pairs")
       skipped += [(p.replace("\n", " : "), why) for p, why in self.skipped]
       for k in np.argsort(indices):
         a, b = pairs[indices[k]]

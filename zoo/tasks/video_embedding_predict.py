@@ -87,7 +87,7 @@ class Predictor(predict_lib.Predictor):
       return {"embedding": out["embedding"], "similarities": out["similarities"],
               "length": batch["length"]}
 
-    predict_fn = self.jit(per_example)
+    predict_fn = self.jit(per_example, "video")
 
     def timed(state, batch):
       start = time.perf_counter()
