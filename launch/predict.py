@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from launch import malloc, writers
+from launch import compilation_cache, malloc, writers
 
 flags.DEFINE_string("workdir", None, "The trained run.")
 flags.DEFINE_string("checkpoint", "latest", "latest | best | STEP")
@@ -57,6 +57,7 @@ def main(argv):
   if os.path.abspath(FLAGS.out).startswith(os.path.abspath(FLAGS.workdir) + os.sep) or \
       os.path.abspath(FLAGS.out) == os.path.abspath(FLAGS.workdir):
     _fail(f"--out={FLAGS.out} is inside the workdir; prediction never writes there")
+  compilation_cache.enable_from_flags()  # --compilation_cache_dir, as launch.run
   from zoo import predict  # after flag parsing: keeps --help fast
   try:
     cls = predict.predictor_class(predict.read_config(FLAGS.workdir).task)

@@ -242,11 +242,14 @@ def cnn_features(run_dir: str, compiler_options: dict):
 
 
 def run_in_chunks(fn, x):
-  """fn over `x` [T, ...] in fixed chunks of STEPS_PER_CALL (the last one padded)."""
+  """fn over `x` [T, ...] in chunks of STEPS_PER_CALL; a shorter (last) chunk is padded to
+  the next power of two, so at most log2(STEPS_PER_CALL) + 1 shapes compile and a short
+  clip does not pay for 64 steps."""
   out = []
   for start in range(0, len(x), STEPS_PER_CALL):
     chunk = x[start:start + STEPS_PER_CALL]
-    padded = np.zeros((STEPS_PER_CALL,) + chunk.shape[1:], chunk.dtype)
+    size = min(STEPS_PER_CALL, 1 << (len(chunk) - 1).bit_length())
+    padded = np.zeros((size,) + chunk.shape[1:], chunk.dtype)
     padded[:len(chunk)] = chunk
     out.append(np.asarray(fn(padded))[:len(chunk)])
   return np.concatenate(out)
