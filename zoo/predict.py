@@ -190,18 +190,27 @@ class Predictor:
     size = self.batch_size(len(source))
     batches = pipeline.eval_batches(self.config.data, source, local_batch_size=size,
                                     preprocess=with_index)
+    def fetch(pending):
+      index, keep, out = pending
+      indices.append(index[keep])
+      parts.append(jax.tree.map(lambda x: np.asarray(x)[keep], jax.device_get(out)))
+      bar.update(int(keep.sum()))
+
     with tqdm.tqdm(total=len(source), desc=desc, unit="input", mininterval=1.0) as bar:
+      pending = None
       try:
-        for batch in batches:
+        for batch in batches:  # a batch's outputs are fetched once the next one is queued
           keep = batch["mask"] > 0
           index = batch.pop("index")
-          out = jax.device_get(fn(state, self.to_device(batch)))
-          indices.append(index[keep])
-          parts.append(jax.tree.map(lambda x, keep=keep: np.asarray(x)[keep], out))
-          bar.update(int(keep.sum()))
+          out = fn(state, self.to_device(batch))
+          if pending:
+            fetch(pending)
+          pending = (index, keep, out)
       except IndexError:  # eval_batches found no good record to pad with
-        if parts:
+        if parts or pending:
           raise
+      if pending:
+        fetch(pending)
       bar.update(len(source) - bar.n)  # the skipped ones
     self.skipped += [tuple(e.split(": ", 1)) for e in source.examples(limit=None)]
     if not parts:

@@ -109,9 +109,10 @@ class Predictor(predict_lib.Predictor):
       logits = members.logits(states, batch)
       probs = jax.nn.softmax(logits.astype(jnp.float32))
       top_p, top_i = jax.lax.top_k(probs, min(TOP_K, probs.shape[-1]))
-      out = {"top_p": top_p, "top_i": top_i, "probs": probs}
+      out = {"top_p": top_p, "top_i": top_i}
       if first:
         out["log_odds"] = roc.positive_log_odds(logits, first)
+        out["grade"] = jnp.argmax(logits, axis=-1)
       return out
 
     source = self.open_files(paths, read_image,
@@ -124,14 +125,13 @@ class Predictor(predict_lib.Predictor):
     for k in np.argsort(indices):
       row = {"path": paths[indices[k]]}
       if self.screen:
-        row.update(self._screen_columns(out["probs"][k], float(out["log_odds"][k])))
+        row.update(self._screen_columns(int(out["grade"][k]), float(out["log_odds"][k])))
       for j, (i, p) in enumerate(zip(out["top_i"][k], out["top_p"][k])):
         row[f"class_{j + 1}"], row[f"p_{j + 1}"] = self.names[int(i)], round(float(p), 6)
       rows.append(row)
     return rows
 
-  def _screen_columns(self, probs, log_odds: float) -> dict:
-    grade = int(np.argmax(probs))
+  def _screen_columns(self, grade: int, log_odds: float) -> dict:
     row = {"p_positive": round(float(1 / (1 + np.exp(-log_odds))), 6), "log_odds": log_odds,
            "grade": grade, "grade_name": self.names[grade]}
     for point, p in self.screen["points"].items():
