@@ -11,10 +11,14 @@ evaluations.
 
 Prerequisites are stages (`launch/stages.py`) that live next to the workdir (`{runs}`) and
 are skipped when done: the prepared data (`data.src` -> `data.dir`, when `data.src` is
-set), the spatial CNN (an `imagenet_vgg_f` run in `data.spatial_cnn`), the temporal CNN
-(`ucf101_flow_cnn` in `data.flow_cnn`), the feature cache, and the other zero-shot splits.
+set), the spatial CNN (an `imagenet_vgg_f` run in `data.spatial_cnn`, or the released
+VGG-F converted from MatConvNet's `imagenet-vgg-f.mat` by `python -m zoo.models.convert
+--from=matconvnet`: a dir holding `convert.json` is used as it is, no ImageNet run), the
+temporal CNN (`ucf101_flow_cnn` in `data.flow_cnn`), the feature cache, and the other
+zero-shot splits.
 """
 import copy
+import os
 
 import ml_collections
 
@@ -172,7 +176,8 @@ def stages(config, workdir):
     flow = {"experiment": "ucf101_flow_cnn",
             "overrides": [f"data.dir={d.dir}", f"data.split_index={d.split_index}"]}
   if d.freeze_cnn:
-    out.append({"name": "spatial_cnn", "workdir": d.spatial_cnn, **spatial})
+    if not os.path.exists(os.path.join(d.spatial_cnn, "convert.json")):  # converted weights
+      out.append({"name": "spatial_cnn", "workdir": d.spatial_cnn, **spatial})
     out.append({"name": "flow_cnn", "workdir": d.flow_cnn, **flow})
     out.append({"name": "features", "call": "launch.features:extract", "with_config": True})
   if "zsl" in config.evals and config.evals.zsl.type == "results_of":
