@@ -2,7 +2,8 @@
 too) edited to have the attribute of `reference=[IMG, ...]` (the generator averages their
 attribute codes, so any number works). Writes each edited face, the mask where the
 generator painted, and one picture per source: source | references | result | mask,
-with the run's attribute classifier's P(attribute) before and after.
+with the run's judge's P(attribute) before and after (the attribute classifier its
+evaluation used).
 
 Faces are read as the training data was: the data module's evaluation `preprocess`
 (CelebA: the central `crop_size` square of an aligned 178x218 face resized to
@@ -17,6 +18,7 @@ from PIL import Image
 from zoo import predict as predict_lib
 from zoo.evaluators.samples import grid
 from zoo.evaluators.sampling import to_uint8
+from zoo.tasks.attribute_manipulation import FrozenClassifier
 from zoo.tasks.classification_predict import IMAGE_EXTENSIONS
 
 
@@ -26,8 +28,13 @@ class Predictor(predict_lib.Predictor):
     super().__init__(workdir, checkpoint)
     self.attribute = self.config.manipulation.attribute
     self.attributes = tuple(self.data.ATTRIBUTES)
-    phi, index = self.task.phi, self.task.index
-    self._judge = self.jit(lambda x: jax.nn.sigmoid(phi.logits(x)[:, index]))
+    # The judge the run's evaluation used (its `judge`, else the manipulation's classifier).
+    m = self.config.manipulation
+    path = next((e.get("judge") for e in self.config.evals.values()
+                 if e.type == "attribute_manipulation" and e.get("judge")), m.classifier)
+    judge = FrozenClassifier(path, self.config.data)
+    index = judge.attributes.index(self.attribute)
+    self._judge = self.jit(lambda x: jax.nn.sigmoid(judge.logits(x)[:, index]))
     self.results = None
 
   def _read(self, path: str) -> dict:
