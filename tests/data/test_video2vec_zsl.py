@@ -16,7 +16,7 @@ from zoo.data import pipeline, ucf101, video_features
 def zsl_config(workdir):
   _, dst = ucf101_tree.prepared()
   config = config_lib.resolve("video2vec:zsl", [
-      f"data.dir={dst}", "data.zsl_unseen=1", "zsl_splits=3",
+      f"data.dir={dst}", "data.zsl_unseen=1", "zsl_splits=10",
       "data.spatial_cnn={runs}/imagenet_vgg_f"])
   return stages.expand(config, workdir)
 
@@ -33,8 +33,8 @@ def test_each_split_trains_its_temporal_cnn_on_its_seen_classes_only(tmp_path):
   config = zsl_config(workdir)
   classes = list(ucf101_tree.CLASSES)
   write_run(tmp_path / "imagenet_vgg_f", config_lib.resolve("imagenet_vgg_f"))
-  flow_runs = {}
-  for seed in range(3):
+  flow_runs, trained_on = {}, set()
+  for seed in range(10):
     split = config if seed == 0 else next(
         s["config"] for s in stages.stages_of(config, workdir) if s["name"] == f"zsl_split{seed}")
     flow = next(s for s in stages.stages_of(split, workdir) if s["name"] == "flow_cnn")
@@ -43,10 +43,11 @@ def test_each_split_trains_its_temporal_cnn_on_its_seen_classes_only(tmp_path):
     # the stage's run reads only the split's seen classes, in training and evaluation
     flow_config = config_lib.resolve(flow["experiment"], flow["overrides"])
     seen, unseen = video_features.class_split(3, 1, seed)
+    trained_on.add(tuple(seen))
     labels = {}
     for name in ("train", "test"):
       source = pipeline.open_source(flow_config.data, name, train=False)
-      labels[name] = {source[i]["label"] for i in range(len(source))}
+      labels[name] = {e["label"] for e in source.source.entries}  # the records it serves
     assert labels["train"] == set(seen) and labels["test"] <= set(seen), seed
     write_run(flow["workdir"], flow_config)
     trained = video_features.trained_classes(split)
@@ -54,7 +55,8 @@ def test_each_split_trains_its_temporal_cnn_on_its_seen_classes_only(tmp_path):
     assert trained["embedding"]["video_classes"] == sorted(classes[c] for c in seen)
     assert trained["spatial_cnn"]["video_classes"] == []  # ImageNet
     assert video_features.leaked_classes(trained, [classes[c] for c in unseen]) == {}
-  assert len(set(flow_runs.values())) == 3  # one temporal CNN per split, next to the run
+  assert len(trained_on) == 3  # the splits hold out each of the three classes
+  assert len(set(flow_runs.values())) == 10  # one temporal CNN per split, next to the run
   assert all(os.path.dirname(r) == str(tmp_path) for r in flow_runs.values())
 
 
