@@ -93,3 +93,16 @@ def test_whole_prepared_clips_in_buckets_resume_and_evaluate():
   seen = sorted(int(l) for b in batches for l, m in zip(b["length"], b["mask"]) if m)
   assert seen == sorted(ucf101.sequence_lengths(config, test.source))
   assert [b["rgb"].shape[1] for b in batches] == sorted(b["rgb"].shape[1] for b in batches)
+
+
+def test_a_cap_logs_the_effective_frame_rate(caplog):
+  _, dst = ucf101_tree.prepared()
+  config = clips_config(dst, max_steps=6)
+  source = pipeline.open_source(config, "train")
+  lengths = np.asarray(ucf101.sequence_lengths(config, source.source))
+  with caplog.at_level("WARNING"):
+    pipeline.train_iterator(config, source, seed=0, local_batch_size=2)
+  rate = 10 * np.mean(np.minimum(lengths, 6) / lengths)
+  assert (f"data.max_steps=6 caps the sequences: {np.sum(lengths > 6)} of {len(lengths)} are "
+          "longer") in caplog.text
+  assert f"an effective {rate:.2f} fps of the prepared 10 fps" in caplog.text
