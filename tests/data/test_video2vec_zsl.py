@@ -70,10 +70,13 @@ def test_a_temporal_cnn_of_every_class_is_a_leak_and_a_named_one_is_shared(tmp_p
   split1 = next(s["config"] for s in stages.stages_of(config, workdir)
                 if s["name"] == "zsl_split1")
   assert split1.data.flow_cnn == config.data.flow_cnn == f"{tmp_path}/all_classes"
-  write_run(tmp_path / "imagenet", config_lib.resolve("imagenet_vgg_f"))
+  os.makedirs(tmp_path / "imagenet")  # converted weights: no config.json, no UCF101 label
   # today's default temporal CNN: the split's whole training list
   write_run(tmp_path / "all_classes", config_lib.resolve(
       "ucf101_flow_cnn", [f"data.dir={dst}"]))
   unseen = [ucf101_tree.CLASSES[c] for c in video_features.unseen_classes(config.data, 3)]
   leaks = video_features.leaked_classes(video_features.trained_classes(config), unseen)
   assert leaks == {"temporal_cnn": unseen}
+  assert video_features.trained_classes(config)["spatial_cnn"] == {
+      "run": f"{tmp_path}/imagenet", "data": "converted weights (no config.json)",
+      "video_classes": []}

@@ -83,7 +83,11 @@ def _init_runs(init_from: str):
 def classes_trained_by(run_dir: str) -> dict:
   """{'run', 'data', 'video_classes'} of the run in `run_dir`: the UCF101 class names whose
   labels trained it (from its config.json, and the runs it was initialised from); for other
-  data its own label names ('labels') or their number ('num_labels')."""
+  data its own label names ('labels') or their number ('num_labels'). Weights without a
+  config.json (converted from another framework) are taken as trained on other data."""
+  if not os.path.exists(os.path.join(run_dir, "config.json")):
+    return {"run": os.path.abspath(run_dir), "data": "converted weights (no config.json)",
+            "video_classes": []}
   with open(os.path.join(run_dir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   d = config.data
