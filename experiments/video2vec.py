@@ -15,10 +15,12 @@ evaluations.
 
 Prerequisites are stages (`launch/stages.py`) that live next to the workdir (`{runs}`) and
 are skipped when done: the prepared data (`data.src` -> `data.dir`, when `data.src` is
-set), the spatial CNN (an `imagenet_vgg_f` run in `data.spatial_cnn`), the temporal CNN
-(`ucf101_flow_cnn` in `data.flow_cnn`; for `:zsl` on UCF101 one per class split, each
-trained on that split's seen classes, and so one feature cache per split), the feature
-cache, and the other zero-shot splits.
+set), the spatial CNN (an `imagenet_vgg_f` run in `data.spatial_cnn`, or the released
+VGG-F converted from MatConvNet's `imagenet-vgg-f.mat` by `python -m zoo.models.convert
+--from=matconvnet`: a dir holding `convert.json` is used as it is, no ImageNet run), the
+temporal CNN (`ucf101_flow_cnn` in `data.flow_cnn`; for `:zsl` on UCF101 one per class
+split, each trained on that split's seen classes, and so one feature cache per split), the
+feature cache, and the other zero-shot splits.
 """
 import copy
 import os
@@ -203,7 +205,8 @@ def stages(config, workdir):
     if d.zsl_unseen:  # zero-shot: the temporal CNN trains on the split's seen classes
       flow["overrides"] += [f"data.zsl_unseen={d.zsl_unseen}", f"data.zsl_seed={d.zsl_seed}"]
   if d.freeze_cnn:
-    out.append({"name": "spatial_cnn", "workdir": d.spatial_cnn, **spatial})
+    if not os.path.exists(os.path.join(d.spatial_cnn, "convert.json")):  # converted weights
+      out.append({"name": "spatial_cnn", "workdir": d.spatial_cnn, **spatial})
     out.append({"name": "flow_cnn", "workdir": d.flow_cnn, **flow})
     out.append({"name": "features", "call": "launch.features:extract", "with_config": True})
   if "zsl" in config.evals and config.evals.zsl.type == "results_of":

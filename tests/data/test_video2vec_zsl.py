@@ -70,7 +70,10 @@ def test_a_temporal_cnn_of_every_class_is_a_leak_and_a_named_one_is_shared(tmp_p
   split1 = next(s["config"] for s in stages.stages_of(config, workdir)
                 if s["name"] == "zsl_split1")
   assert split1.data.flow_cnn == config.data.flow_cnn == f"{tmp_path}/all_classes"
-  os.makedirs(tmp_path / "imagenet")  # converted weights: no config.json, no UCF101 label
+  os.makedirs(tmp_path / "imagenet")  # VGG-F converted from MatConvNet (zoo.models.convert)
+  with open(tmp_path / "imagenet" / "config.json", "w") as f:
+    json.dump({"converted_from": "/w/imagenet-vgg-f.mat", "task": "classification",
+               "model": {"name": "vgg_f"}, "data": {"image_size": 224}}, f)
   # today's default temporal CNN: the split's whole training list
   write_run(tmp_path / "all_classes", config_lib.resolve(
       "ucf101_flow_cnn", [f"data.dir={dst}"]))
@@ -78,5 +81,5 @@ def test_a_temporal_cnn_of_every_class_is_a_leak_and_a_named_one_is_shared(tmp_p
   leaks = video_features.leaked_classes(video_features.trained_classes(config), unseen)
   assert leaks == {"temporal_cnn": unseen}
   assert video_features.trained_classes(config)["spatial_cnn"] == {
-      "run": f"{tmp_path}/imagenet", "data": "converted weights (no config.json)",
+      "run": f"{tmp_path}/imagenet", "data": "converted from /w/imagenet-vgg-f.mat",
       "video_classes": []}

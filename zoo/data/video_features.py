@@ -83,13 +83,17 @@ def _init_runs(init_from: str):
 def classes_trained_by(run_dir: str) -> dict:
   """{'run', 'data', 'video_classes'} of the run in `run_dir`: the UCF101 class names whose
   labels trained it (from its config.json, and the runs it was initialised from); for other
-  data its own label names ('labels') or their number ('num_labels'). Weights without a
-  config.json (converted from another framework) are taken as trained on other data."""
+  data its own label names ('labels') or their number ('num_labels'). Weights converted
+  from another framework (`zoo.models.convert`: `converted_from` in their config.json, or
+  no config.json) are taken as trained on that file's data."""
+  run = os.path.abspath(run_dir)
   if not os.path.exists(os.path.join(run_dir, "config.json")):
-    return {"run": os.path.abspath(run_dir), "data": "converted weights (no config.json)",
-            "video_classes": []}
+    return {"run": run, "data": "converted weights (no config.json)", "video_classes": []}
   with open(os.path.join(run_dir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
+  if "converted_from" in config:
+    return {"run": run, "data": f"converted from {config.converted_from}",
+            "video_classes": []}
   d = config.data
   names = set()
   if d.name in VIDEO_DATA:
@@ -102,7 +106,7 @@ def classes_trained_by(run_dir: str) -> dict:
   for path in _init_runs(config.get("init_from", "")).values():
     if os.path.exists(os.path.join(path, "config.json")):
       names.update(classes_trained_by(path)["video_classes"])
-  record = {"run": os.path.abspath(run_dir), "data": d.name, "video_classes": sorted(names)}
+  record = {"run": run, "data": d.name, "video_classes": sorted(names)}
   if d.name not in VIDEO_DATA:
     module = pipeline.data_module(d)
     if hasattr(module, "CLASS_NAMES"):
