@@ -1,6 +1,7 @@
 """Video2Vec end to end on the tiny stand-in (`video2vec:smoke`): every stage through
 `launch.run`, the three evaluations, the feature cache (hit, miss, resume) and the
 zero-shot rule that unseen classes never reach training."""
+import copy
 import json
 import os
 import shutil
@@ -90,8 +91,33 @@ def test_zero_shot_refuses_a_temporal_cnn_trained_on_unseen_classes(smoke, tmp_p
     evaluator.check()
   zsl_ok = stages.expand(config_lib.resolve("video2vec:smoke_zsl"),
                          os.path.dirname(config.data.flow_cnn) + "/video2vec_smoke-zsl")
-  zero_shot.Evaluator(zsl_ok.evals.zsl, config=zsl_ok, predict_fn=None, to_device=None,
-                      name="zsl").check()  # motions: no video class
+  lead = zero_shot.Evaluator(zsl_ok.evals.zsl, config=zsl_ok, predict_fn=None,
+                             to_device=None, name="zsl")
+  lead.check()  # motions: no video class
+  # The lead run averages in split 1 only if its record shows no unseen class of split 1.
+  workdir = str(tmp_path / "lead")
+  with open(os.path.dirname(config.data.flow_cnn) + "/video2vec_smoke-zsl-split1/"
+            "results.json") as f:
+    split1 = json.load(f)
+  os.makedirs(workdir + "-split1")
+
+  def write_split1(results):
+    with open(workdir + "-split1/results.json", "w") as f:
+      json.dump(results, f)
+
+  write_split1(split1)
+  assert lead.other_splits(workdir) == {1: split1["zsl/top1_accuracy"]}
+  unseen1 = sorted(classes[c] for c in video_features.class_split(4, 2, 1)[1])
+  leaky_split = copy.deepcopy(split1)
+  leaky_split["data"]["trained_classes"]["embedding"]["video_classes"] = classes
+  write_split1(leaky_split)
+  with pytest.raises(ValueError, match=f"in split run {workdir}-split1, the embedding "
+                     f".*split 1's unseen classes: {', '.join(unseen1)}"):
+    lead.other_splits(workdir)
+  del split1["data"]["trained_classes"]
+  write_split1(split1)
+  with pytest.raises(ValueError, match="does not record which classes trained"):
+    lead.other_splits(workdir)
 
 
 def test_unseen_classes_never_reach_training(smoke):

@@ -70,17 +70,14 @@ class Evaluator:
     self._refuse_leaks(video_features.trained_classes(self.config),
                        self.config.data.zsl_seed, "this run")
 
-  def run(self, state, workdir=None) -> dict:
-    total = sum_over_split(self, state, self._sums)
-    accuracy = float(total["correct"]) / float(total["count"])
-    results = {"top1_accuracy": accuracy, "chance": 1.0 / len(self.unseen),
-               "num_unseen_classes": len(self.unseen), "num_examples": int(total["count"]),
-               "split_seed": self.config.data.zsl_seed, "bad_records": self.source.num_bad}
-    accuracies = {self.config.data.zsl_seed: accuracy}
-    # The lead run (zsl_splits > 1) gathers the other splits; a split run reports its own.
-    others = range(self.config.zsl_splits) if self.config.zsl_splits > 1 and workdir else ()
-    for seed in others:
-      if seed in accuracies:
+  def other_splits(self, workdir) -> dict:
+    """{seed: top-1} of the other split runs, which the lead run (zsl_splits > 1) averages
+    in (a split run reports its own), each checked for unseen classes in its record."""
+    if self.config.zsl_splits <= 1 or not workdir:
+      return {}
+    accuracies = {}
+    for seed in range(self.config.zsl_splits):
+      if seed == self.config.data.zsl_seed:
         continue
       path = os.path.join(split_workdir(workdir, self.eval_config, seed), "results.json")
       with open(path) as f:  # written by the experiment's stage for this split
@@ -91,6 +88,15 @@ class Evaluator:
                          "run from before the record): delete its results.json to train it again")
       self._refuse_leaks(trained, seed, f"split run {os.path.dirname(path)}")
       accuracies[seed] = split_results[f"{self.name}/top1_accuracy"]
+    return accuracies
+
+  def run(self, state, workdir=None) -> dict:
+    total = sum_over_split(self, state, self._sums)
+    accuracy = float(total["correct"]) / float(total["count"])
+    results = {"top1_accuracy": accuracy, "chance": 1.0 / len(self.unseen),
+               "num_unseen_classes": len(self.unseen), "num_examples": int(total["count"]),
+               "split_seed": self.config.data.zsl_seed, "bad_records": self.source.num_bad}
+    accuracies = {self.config.data.zsl_seed: accuracy, **self.other_splits(workdir)}
     values = np.asarray([accuracies[s] for s in sorted(accuracies)])
     results.update({"mean_top1_accuracy": float(values.mean()),
                     "std_top1_accuracy": float(values.std()),
