@@ -27,6 +27,10 @@ from zoo.data.prepare import ucf101 as prepare
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv")
 TOP_K = 5
+# A run on whole clips (`data.max_steps=0`) gets every step of a video up to this many
+# (25.6 s at 10 fps; masked by length, so padding changes nothing); a longer video's steps
+# are spaced evenly over it, as `max_steps` would.
+WHOLE_CLIP_STEPS = 256
 
 
 def name_words(name: str) -> list:
@@ -98,8 +102,11 @@ class Predictor(predict_lib.Predictor):
     source = self.open_files(paths, self.read_video,
                              lambda record: self.data.validate(self.config.data, record))
     start = time.perf_counter()
-    indices, out = self.run_batches(source, timed,
-                                    self.data.preprocess(self.config.data, train=False))
+    preprocess = self.data.preprocess(self.config.data, train=False)
+    if not self.config.data.get("max_steps", 1):  # a whole-clip run: one padded length
+      whole = preprocess
+      preprocess = lambda record, rng: whole(record, rng, pad_to=WHOLE_CLIP_STEPS)
+    indices, out = self.run_batches(source, timed, preprocess)
     self.times["wall"] = time.perf_counter() - start
     order = np.argsort(indices)
     paths = [paths[i] for i in indices[order]]
