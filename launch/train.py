@@ -437,6 +437,8 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       "train_step_compilations": len(traces),
       "wall_time_s": time.time() - start_time,
   })
+  if hasattr(data_module, "trained_classes"):  # which classes' labels trained each part
+    results["data"]["trained_classes"] = data_module.trained_classes(config)
   if failures:
     results["failed_evaluations"] = failures
   path = os.path.join(workdir, "results.json")

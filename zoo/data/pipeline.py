@@ -12,7 +12,7 @@ import math
 import grain
 import numpy as np
 
-from zoo.data import bad_records
+from zoo.data import bad_records, sequences
 
 
 def data_module(data_config):
@@ -56,12 +56,18 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
   # Shuffle and augment the whole split the same way in every process, then read this
   # process's rows of each global batch: global batch k is the same examples, crops and
   # row order whatever the number of processes.
-  examples = (grain.MapDataset.source(source)
-              .seed(seed)
-              .shuffle()
-              .repeat()
-              .random_map(module.preprocess(data_config, train=True)))
   global_batch = local_batch_size * process_count
+  lengths = sequences.lengths_of(module, data_config, source)
+  if lengths is None:
+    sequences.capped(module, data_config, source)
+    examples = (grain.MapDataset.source(source)
+                .seed(seed)
+                .shuffle()
+                .repeat()
+                .random_map(module.preprocess(data_config, train=True)))
+  else:  # whole sequences, batched by length (zoo/data/sequences.py)
+    examples = sequences.train_examples(module, data_config, source, lengths, seed=seed,
+                                        global_batch=global_batch)
   first_row = process_index * local_batch_size
   ds = (grain.MapDataset.range(len(examples))
         .map(lambda i: examples[(i // local_batch_size) * global_batch + first_row
@@ -73,14 +79,22 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
 
 
 def eval_batches(data_config, source, *, local_batch_size: int,
-                 process_index: int = 0, process_count: int = 1):
+                 process_index: int = 0, process_count: int = 1, preprocess=None):
   """One pass over `source` in fixed-size batches with a 'mask' (1 real, 0 padding).
 
   Every process yields the same number of batches, so collective steps line up.
+  `preprocess` (default: the data module's evaluation one) maps a record to an example.
   """
   module = data_module(data_config)
+  # A caller's own `preprocess` (prediction on new files) pads sequences itself.
+  lengths = None if preprocess else sequences.lengths_of(module, data_config, source)
+  if lengths is not None:  # whole sequences, in order of length (zoo/data/sequences.py)
+    yield from sequences.eval_batches(module, data_config, source, lengths,
+                                      local_batch_size=local_batch_size,
+                                      process_index=process_index, process_count=process_count)
+    return
   shard = grain.MapDataset.source(source)[process_index::process_count]
-  preprocess = module.preprocess(data_config, train=False)
+  preprocess = preprocess or module.preprocess(data_config, train=False)
   shard = shard.random_map(lambda r, rng: None if r is None else preprocess(r, rng), seed=0)
   per_process = math.ceil(len(source) / process_count)
   num_batches = math.ceil(per_process / local_batch_size)
