@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import error_line, launch, launch_processes, training_started
-from launch import checkpoint
+from launch import checkpoint, train
 
 SMOKE = "--experiment=imagenet_vgg_f:smoke"
 TIMING = ("steps_per_s", "examples_per_s_per_device", "wall_time_s", "train_steps_per_s",
@@ -322,3 +322,23 @@ def test_summary_names_the_pictures_the_evaluators_drew(tmp_path):
       "  test/auc 0.8125   test/kappa 0.5",
       f"  results: {tmp_path}/results.json",
       f"  pictures: {tmp_path}/roc_test.png"]
+
+
+@pytest.mark.parametrize("task, batch_size, devices, processes, expected", [
+    ("video_embedding", 30, 8, 1, (30, 32)), ("video_embedding", 30, 8, 2, (15, 16)),
+    ("video_embedding", 4, 8, 1, (4, 8)), ("classification", 64, 8, 2, (32, 32)),
+    ("classification", 30, 8, 1, "use 24 or 32"), ("adversarial", 4, 8, 1, "use 8"),
+    ("video_embedding", 31, 8, 2, "use 24 or 32")])
+def test_a_batch_that_does_not_split_over_the_devices_is_padded_or_refused(
+    task, batch_size, devices, processes, expected):
+  import importlib  # pylint: disable=import-outside-toplevel
+  from ml_collections import ConfigDict  # pylint: disable=import-outside-toplevel
+  config = ConfigDict(dict(batch_size=batch_size, task=task))
+  module = importlib.import_module(f"zoo.tasks.{task}")
+  if isinstance(expected, tuple):
+    assert train._train_rows(config, module, devices, processes) == expected
+    return
+  with pytest.raises(ValueError, match=f"--config.batch_size={batch_size} does not split "
+                     f"evenly over the {devices} devices of the mesh and task '{task}' does "
+                     f"not train on padded batches; {expected}$"):
+    train._train_rows(config, module, devices, processes)

@@ -46,9 +46,31 @@ def open_source(data_config, split: str, *, train: bool = True) -> bad_records.G
       locate=getattr(source, "locate", None), substitute=train)
 
 
+def batch_rows(batch_size: int, process_count: int, local_devices: int):
+  """(real rows, rows with padding) of each process's share of a global batch of
+  `batch_size`: split over the processes (rounded up), then padded with masked rows to a
+  multiple of the process's devices, so a batch of any size runs on any mesh."""
+  real = -(-batch_size // process_count)
+  return real, -(-real // local_devices) * local_devices
+
+
+def _pad(records, size: int):
+  """Stacks `records` into one batch of `size` rows, the missing ones copies of the first,
+  with 'mask' (1 real, 0 padding)."""
+  mask = np.zeros(size, np.float32)
+  mask[:len(records)] = 1
+  records = list(records) + [records[0]] * (size - len(records))
+  batch = {k: np.stack([r[k] for r in records]) for k in records[0]}
+  batch["mask"] = mask
+  return batch
+
+
 def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
-                   process_index: int = 0, process_count: int = 1):
-  """An endless, checkpointable iterator of per-process training batches of `source`."""
+                   process_index: int = 0, process_count: int = 1,
+                   padded_batch_size: int = 0):
+  """An endless, checkpointable iterator of per-process training batches of `source`;
+  with `padded_batch_size` > `local_batch_size`, each is padded to that many rows with a
+  'mask' (for tasks whose loss averages over the real rows only)."""
   module = data_module(data_config)
   if len(source) < process_count * local_batch_size:
     raise ValueError(f"split '{data_config.train_split}' of data '{data_config.name}' has "
@@ -67,31 +89,45 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
         .map(lambda i: examples[(i // local_batch_size) * global_batch + first_row
                                 + i % local_batch_size])
         .batch(local_batch_size, drop_remainder=True))
+  if padded_batch_size > local_batch_size:
+    ds = ds.map(lambda b: _pad([{k: v[i] for k, v in b.items()}
+                                for i in range(local_batch_size)], padded_batch_size))
   options = grain.ReadOptions(num_threads=data_config.num_threads,
                               prefetch_buffer_size=data_config.prefetch_batches)
   return iter(ds.to_iter_dataset(options))
 
 
 def eval_batches(data_config, source, *, local_batch_size: int,
-                 process_index: int = 0, process_count: int = 1):
-  """One pass over `source` in fixed-size batches with a 'mask' (1 real, 0 padding).
+                 process_index: int = 0, process_count: int = 1,
+                 padded_batch_size: int = 0, with_index: bool = False):
+  """One pass over this process's records of `source` (every `process_count`-th) in
+  batches of `local_batch_size` records, padded to `padded_batch_size` rows (at least
+  `local_batch_size`), with a 'mask' (1 real, 0 padding) and, `with_index`, each row's
+  'index' in `source`.
 
   Every process yields the same number of batches, so collective steps line up.
   """
   module = data_module(data_config)
-  shard = grain.MapDataset.source(source)[process_index::process_count]
   preprocess = module.preprocess(data_config, train=False)
-  shard = shard.random_map(lambda r, rng: None if r is None else preprocess(r, rng), seed=0)
+
+  def read(i, rng):
+    record = source[i]
+    if record is None:
+      return None
+    record = preprocess(record, rng)
+    return {**record, "index": np.int32(i)} if with_index else record
+
+  shard = grain.MapDataset.range(len(source))[process_index::process_count]
+  shard = shard.random_map(read, seed=0)
   per_process = math.ceil(len(source) / process_count)
   num_batches = math.ceil(per_process / local_batch_size)
+  size = max(padded_batch_size, local_batch_size)
   it = iter(shard.to_iter_dataset(grain.ReadOptions(num_threads=data_config.num_threads)))
   template = None
   for _ in range(num_batches):
     records = [r for _, r in zip(range(local_batch_size), it)]
     template = template or records[0]
-    mask = np.zeros(local_batch_size, np.float32)
-    mask[:len(records)] = 1
-    records += [template] * (local_batch_size - len(records))
-    batch = {k: np.stack([r[k] for r in records]) for k in template}
-    batch["mask"] = mask
+    batch = _pad(records or [template], size)
+    if not records:  # this process has no records left: a batch of padding
+      batch["mask"][:] = 0
     yield batch
