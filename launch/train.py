@@ -202,19 +202,17 @@ def _finished_results(workdir, ckpt, total_steps):
   return {**results, "already_finished": True} if results.get("step") == total_steps else None
 
 
-def _train_rows(config, task_module, num_devices: int, process_count: int):
-  """(examples, rows with padding) of each process's training batch. A batch that does not
-  split evenly over the devices is padded with masked rows where the task's loss averages
-  over the real ones (`Task.MASKED_BATCHES`: no batch statistics see the padding); any
-  other task refuses it, naming the nearest sizes that work."""
+def _train_rows(config, task_module, num_devices: int) -> int:
+  """Rows of a global training batch: `config.batch_size`, or, where that does not split
+  evenly over the devices and the task's loss averages over the real rows
+  (`Task.MASKED_BATCHES`: no batch statistics see the padding), the next multiple of the
+  device count, the last rows padding (the same array on any number of processes). Any
+  other task refuses such a batch, naming the nearest sizes that work."""
   size = config.batch_size
-  real, padded = pipeline.batch_rows(size, process_count, num_devices // process_count)
-  if real * process_count == size == padded * process_count:
-    return real, padded
-  if size % process_count == 0 and getattr(task_module.Task, "MASKED_BATCHES", False):
-    return real, padded
-  lower, upper = size // num_devices * num_devices, -(-size // num_devices) * num_devices
-  sizes = " or ".join(str(s) for s in (lower, upper) if s)
+  rows = -(-size // num_devices) * num_devices
+  if rows == size or getattr(task_module.Task, "MASKED_BATCHES", False):
+    return rows
+  sizes = " or ".join(str(s) for s in (size // num_devices * num_devices, rows) if s)
   raise ValueError(f"--config.batch_size={size} does not split evenly over the {num_devices} "
                    f"devices of the mesh and task '{config.task}' does not train on padded "
                    f"batches; use {sizes}")
@@ -242,8 +240,7 @@ class Setup:
     self.total_steps = (config.total_steps if config.total_steps is not None
                         else int(round(config.num_epochs * self.steps_per_epoch)))
     task_module = importlib.import_module(f"zoo.tasks.{config.task}")
-    self.local_batch_size, self.padded_batch_size = _train_rows(
-        config, task_module, len(self.devices), self.process_count)
+    self.batch_rows = _train_rows(config, task_module, len(self.devices))
     self.task = task_module.Task(config, data=self.data_module,
                                  steps_per_epoch=self.steps_per_epoch,
                                  total_steps=self.total_steps)
@@ -260,7 +257,8 @@ class Setup:
   def train_iterator(self):
     return pipeline.train_iterator(
         self.config.data, self.train_source, seed=self.config.seed,
-        local_batch_size=self.local_batch_size, padded_batch_size=self.padded_batch_size,
+        local_batch_size=self.batch_rows // self.process_count,
+        global_batch_size=self.config.batch_size,
         process_index=jax.process_index(), process_count=self.process_count)
 
   def init_state(self):

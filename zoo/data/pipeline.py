@@ -67,12 +67,16 @@ def _pad(records, size: int):
 
 def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
                    process_index: int = 0, process_count: int = 1,
-                   padded_batch_size: int = 0):
-  """An endless, checkpointable iterator of per-process training batches of `source`;
-  with `padded_batch_size` > `local_batch_size`, each is padded to that many rows with a
-  'mask' (for tasks whose loss averages over the real rows only)."""
+                   global_batch_size: int = 0):
+  """An endless, checkpointable iterator of per-process training batches of `source`:
+  `local_batch_size` rows of each global batch of `global_batch_size` examples (default
+  all of them). Where the processes' rows outnumber the examples, the last rows of the
+  global batch are padding, marked by a 'mask' (0), for tasks whose loss averages over the
+  real rows only; the global batch is then the same array whatever the process count."""
   module = data_module(data_config)
-  if len(source) < process_count * local_batch_size:
+  rows = local_batch_size * process_count
+  global_batch = global_batch_size or rows
+  if len(source) < global_batch:
     raise ValueError(f"split '{data_config.train_split}' of data '{data_config.name}' has "
                      f"{len(source)} records, fewer than one global batch")
   # Shuffle and augment the whole split the same way in every process, then read this
@@ -83,15 +87,18 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
               .shuffle()
               .repeat()
               .random_map(module.preprocess(data_config, train=True)))
-  global_batch = local_batch_size * process_count
   first_row = process_index * local_batch_size
+  padded = global_batch < rows
+
+  def row(i):
+    k, r = divmod(i, local_batch_size)
+    real = first_row + r < global_batch
+    record = examples[k * global_batch + (first_row + r if real else 0)]
+    return {**record, "mask": np.float32(real)} if padded else record
+
   ds = (grain.MapDataset.range(len(examples))
-        .map(lambda i: examples[(i // local_batch_size) * global_batch + first_row
-                                + i % local_batch_size])
+        .map(row)
         .batch(local_batch_size, drop_remainder=True))
-  if padded_batch_size > local_batch_size:
-    ds = ds.map(lambda b: _pad([{k: v[i] for k, v in b.items()}
-                                for i in range(local_batch_size)], padded_batch_size))
   options = grain.ReadOptions(num_threads=data_config.num_threads,
                               prefetch_buffer_size=data_config.prefetch_batches)
   return iter(ds.to_iter_dataset(options))
