@@ -44,13 +44,19 @@ def assert_same_run(a_dir, b_dir, step):
   assert a.keys() == b.keys() and a["step"] == step
   for key in a:
     assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-5), key
-  # Adam divides by the root of the squared gradients: where a gradient is near zero its
-  # round-off can flip the sign of a whole update, so an array is compared against its
-  # own scale (seen: gan_mixture's 1.9e-5 on a bias of scale 3e-3 after 3 steps).
+  # Adam divides by the root of the squared gradients: where a gradient is at round-off
+  # level its noise sets the sign of a whole update (seen: 1 of gan_mixture's 128
+  # generator biases; face_attributes' last generator bias, 8 values near 1e-5). So at
+  # most 1 element in 1000 may differ beyond round-off, and none by more than the updates
+  # could move it (2 x learning rate x steps; Adam's update is at most about lr).
+  bound = 2 * 1e-3 * step
+  off, total = 0, 0
   for (key, x), (_, y) in zip(_flatten(final_state(a_dir, step)["params"]),
                               _flatten(final_state(b_dir, step)["params"])):
-    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-2 * np.abs(x).max() + 1e-7,
-                               err_msg=key)
+    assert np.abs(x - y).max() <= bound, key
+    off += int(np.sum(~np.isclose(x, y, rtol=1e-4, atol=1e-6)))
+    total += x.size
+  assert off <= total / 1000, (off, total)
 
 
 @pytest.mark.slow  # four runs of the loop each (two of them on two processes)
