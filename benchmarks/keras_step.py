@@ -50,7 +50,7 @@ import numpy as np
 
 from benchmarks.harness import MODELS, NUM_CLASSES, measure_and_report, tensorflow_on
 from launch import config as config_lib
-from launch import malloc
+from launch import compilation_cache, malloc
 from launch.train import Setup
 
 LEARNING_RATE = 0.01
@@ -82,9 +82,10 @@ class Ours:
     self.rng, self.state = x.train_rng, x.init_state()
     self.params = _count(self.state.params)
     self.input_shape = list(self.batch["image"].shape)
-    start = time.perf_counter()
+    start, cache_counts = time.perf_counter(), compilation_cache.counts()
     self.compiled = x.jit_train_step().lower(self.state, self.batch, self.rng).compile()
     self.compile_s = time.perf_counter() - start
+    self.compiled_from = compilation_cache.describe_since(cache_counts)
     cost = self.compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     self.flops = float(cost["flops"]) if cost and "flops" in cost else None
@@ -112,6 +113,7 @@ class Keras:
     self.params = _count(self.model.trainable_weights)
     self.input_shape = list(self.x.shape)
     self.compile_s, self.flops = 0.0, None  # Keras compiles within its first step
+    self.compiled_from = None
 
   def step(self):
     float(self.model.train_on_batch(self.x, self.y))
@@ -132,6 +134,7 @@ def measure(args, overrides=()):
   spec = MODELS[args.model]
   size = args.size or spec["size"]
   threads = len(os.sched_getaffinity(0))
+  compilation_cache.enable(args.compilation_cache_dir)
   keras = _configure_tensorflow(threads)
   load_before = os.getloadavg()[0]
   rng = np.random.default_rng(0)
@@ -177,7 +180,7 @@ def measure(args, overrides=()):
     rows.append({
         "name": c.name, "framework": c.framework, "side": "ours" if isinstance(c, Ours) else "keras",
         "trainable_params": c.params, "input_shape": c.input_shape,
-        "compile_s": c.compile_s, "first_step_s": first_s,
+        "compile_s": c.compile_s, "compiled_from": c.compiled_from, "first_step_s": first_s,
         "step_s_median": step_s, "step_s_p10": float(np.percentile(times[c.name], 10)),
         "step_s_p90": float(np.percentile(times[c.name], 90)),
         "examples_per_s": args.batch / step_s, "flops_per_step": c.flops,
@@ -237,6 +240,8 @@ def main(argv=None):
                       help="seconds idle after each step (see the module docstring)")
   parser.add_argument("--out", default="bench", help="folder for the JSON and Markdown")
   parser.add_argument("--malloc", choices=malloc.CHOICES, help=malloc.FLAG_HELP)
+  parser.add_argument("--compilation_cache_dir", default=compilation_cache.default_dir(),
+                      help="JAX's persistent compilation cache for our step (empty: off)")
   args, overrides = parser.parse_known_args(argv)
   measure_and_report(parser, args, overrides, measure, markdown, f"keras_{args.model}")
 

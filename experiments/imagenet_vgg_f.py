@@ -14,8 +14,10 @@ SWITCHES = _classification.SWITCHES
 
 
 def get_config(arg=None):
+  # lrn_params and pool_pads: MatConvNet's imagenet-vgg-f.mat has its own (`python -m
+  # zoo.models.convert --from=matconvnet` prints them).
   config = _classification.base_config(name="vgg_f", fc_features=4096, dropout_rate=0.5,
-                                       lrn=True)
+                                       lrn=True, lrn_params=(5, 2.0, 2e-5, 0.75), pool_pads=())
   config.optimizer.weight_decay = 5e-4
   config.schedule.base_lr = 0.01
 

@@ -1,8 +1,10 @@
 """Video2Vec's temporal CNN: VGG-F on stacks of L optical-flow fields, trained as a classifier.
 
 The paper pretrains it on UCF Sports, which is not available here: the default trains it on
-the training list of prepared UCF101 (`--config.data.dir`; all classes - for zero-shot runs
-pass the seen classes with `--config.data.classes`); `:synthetic` on the motions stand-in
+the training list of prepared UCF101 (`--config.data.dir`; all classes, or
+`--config.data.classes`, or with `--config.data.zsl_unseen=N --config.data.zsl_seed=S` the
+seen classes of Video2Vec's zero-shot class split S, as `video2vec:zsl` trains it for each
+split); `:synthetic` on the motions stand-in
 (drawn clips of objects no stand-in video class uses, labelled by motion). Two-stream
 settings (Simonyan and Zisserman 2014): L = 10, SGD, dropout; flow input scaled to [-1, 1].
 """
@@ -22,6 +24,7 @@ def get_config(arg=None):
   flow_stack = 10
   config.data = ml_collections.ConfigDict(dict(
       name="ucf101_flow", dir="", split_index=1, train_split="train", classes=(),
+      zsl_unseen=0, zsl_seed=0,  # > 0: only the seen classes of that zero-shot class split
       image_size=224, resize_size=256, flow_stack=flow_stack, channels=2 * flow_stack,
       max_steps=1, num_threads=8, prefetch_batches=4, prefetch_to_device=2,
       max_bad_fraction=0.01, seed=0))

@@ -3,18 +3,27 @@
 Default: the paper's setting on prepared UCF101 (`--config.data.dir`, split 1): frozen
 CNNs whose per-step fc7 features are cached, LSTMs of 1024, MLP 1200 -> the word vectors'
 size, hinge margin 0.55 plus softmax, lr 1e-4 halved every 15 epochs for 60 epochs,
-batch 30 clips (Adam: the paper names no optimizer); evaluated by action recognition and
-semantic retrieval. `:zsl` is the zero-shot protocol (margin 0.4; seen/unseen class
-splits, mean +- std over `zsl_splits` of them). `:synthetic` runs everything on the
+batch 30 clips (Adam: the paper names no optimizer), every 10 fps step of each clip (clips
+of similar length batched together, padded to buckets: `zoo/data/sequences.py`;
+`data.max_steps=N` caps them); evaluated by action recognition and semantic retrieval.
+`:zsl` is the zero-shot protocol (margin 0.4; seen/unseen class splits, mean +- std over
+`zsl_splits` of them; on UCF101 each split's temporal CNN trains on its seen classes only,
+and the zero-shot evaluator refuses a run whose trained parts saw an unseen class's
+labels). `:synthetic` runs everything on the
 embedded stand-in videos: generate, prepare, both CNNs, features, training, the three
 evaluations.
 
 Prerequisites are stages (`launch/stages.py`) that live next to the workdir (`{runs}`) and
 are skipped when done: the prepared data (`data.src` -> `data.dir`, when `data.src` is
-set), the spatial CNN (an `imagenet_vgg_f` run in `data.spatial_cnn`), the temporal CNN
-(`ucf101_flow_cnn` in `data.flow_cnn`), the feature cache, and the other zero-shot splits.
+set), the spatial CNN (an `imagenet_vgg_f` run in `data.spatial_cnn`, or the released
+VGG-F converted from MatConvNet's `imagenet-vgg-f.mat` by `python -m zoo.models.convert
+--from=matconvnet`: a dir holding `convert.json` is used as it is, no ImageNet run), the
+temporal CNN (`ucf101_flow_cnn` in `data.flow_cnn`; for `:zsl` on UCF101 one per class
+split, each trained on that split's seen classes, and so one feature cache per split), the
+feature cache, and the other zero-shot splits.
 """
 import copy
+import os
 
 import ml_collections
 
@@ -52,7 +61,10 @@ def get_config(arg=None):
       param_dtype="float32", conv_matmul_grads="auto"))
   config.data = ml_collections.ConfigDict(dict(
       name="video_features", src="", dir="", split_index=1, train_split="train",
-      freeze_cnn=freeze_cnn, image_size=224, resize_size=256, flow_stack=10, max_steps=25,
+      freeze_cnn=freeze_cnn, image_size=224, resize_size=256, flow_stack=10,
+      # 0: every 10 fps step of each clip, batches of similar lengths padded to buckets
+      # (zoo/data/sequences.py); N > 0 caps a clip at N steps (the run logs the frame rate left)
+      max_steps=0, buckets_per_octave=4, bucket_pool=100,
       classes=(), zsl_unseen=0, zsl_seed=0, feature_dir="",
       spatial_cnn="{runs}/imagenet_vgg_f",
       # trained on the split's training list: one per split
@@ -92,6 +104,8 @@ def get_config(arg=None):
     _use_stand_in(config, base)
   if protocol == "zsl":
     config.margin = 0.4
+    if not base:  # UCF101: each class split's own temporal CNN, trained on its seen classes
+      config.data.flow_cnn = ZSL_FLOW_CNN
     config.data.zsl_unseen = {"": 50, "synthetic": 10, "smoke": 2}[base]
     config.zsl_splits = {"": 30, "synthetic": 5, "smoke": 2}[base]
     config.evals = ml_collections.ConfigDict()
@@ -102,6 +116,22 @@ def get_config(arg=None):
     config.evals.zsl = ml_collections.ConfigDict(dict(
         type="results_of", workdir_suffix="-zsl", prefix="zsl/"))
   return config
+
+
+# The temporal CNN of a zero-shot split on UCF101: trained on that split's seen classes
+# only (`stages`), one run per split (the paper's UCF Sports, of other classes, is not here).
+ZSL_FLOW_CNN = "{runs}/ucf101_flow_cnn_split{data.split_index}_zsl{data.zsl_unseen}_seed{data.zsl_seed}"
+
+
+def _split_flow_cnn(d, seed: int) -> str:
+  """The temporal CNN of class split `seed`: ZSL_FLOW_CNN of that split when `d.flow_cnn` is
+  ZSL_FLOW_CNN of split `d.zsl_seed` (as `launch.stages.expand` wrote it), else the run
+  --config.data.flow_cnn named, shared by every split."""
+  name = lambda s: os.path.basename(ZSL_FLOW_CNN).format(data=ml_collections.ConfigDict(
+      dict(split_index=d.split_index, zsl_unseen=d.zsl_unseen, zsl_seed=s)))
+  if os.path.basename(d.flow_cnn) != name(d.zsl_seed):
+    return d.flow_cnn
+  return os.path.join(os.path.dirname(d.flow_cnn), name(seed))
 
 
 # The stand-in videos (`zoo.data.prepare.ucf101_stand_in.generate`): make run's, and the
@@ -128,7 +158,8 @@ def _use_stand_in(config, tag: str):
   config.data.update(dict(
       src=f"{{runs}}/ucf101_stand_in_{tag}/videos",
       dir=f"{{runs}}/ucf101_stand_in_{tag}/prepared",
-      image_size=64, resize_size=72, flow_stack=5, max_steps=12,
+      image_size=64, resize_size=72, flow_stack=5,
+      max_steps=12,  # a cap (make run's budget; 20-30 step clips); 0 feeds whole clips
       spatial_cnn=f"{{runs}}/video2vec_spatial_cnn_{tag}",
       flow_cnn=f"{{runs}}/video2vec_flow_cnn_{tag}", num_threads=2))
   config.data.stand_in = ml_collections.ConfigDict(STAND_IN_VIDEOS[tag])
@@ -140,7 +171,7 @@ def _use_stand_in(config, tag: str):
   config.evals.retrieval.queries = tuple(i.split("=")[0] for i in STAND_IN_INTENTS)
   config.evals.retrieval.intents = STAND_IN_INTENTS
   if tag == "smoke":
-    config.data.max_steps = 6
+    config.data.max_steps = 0  # whole clips of 10 to 15 steps: one bucket, 16
     config.model.update(dict(rnn_hidden=16, mlp_hidden=(16,)))
     config.batch_size, config.eval_batch_size = 4, 8
     config.total_steps = 6
@@ -172,8 +203,11 @@ def stages(config, workdir):
     spatial = {"experiment": "imagenet_vgg_f", "overrides": [f"data.dir={d.pretrain_dir}"]}
     flow = {"experiment": "ucf101_flow_cnn",
             "overrides": [f"data.dir={d.dir}", f"data.split_index={d.split_index}"]}
+    if d.zsl_unseen:  # zero-shot: the temporal CNN trains on the split's seen classes
+      flow["overrides"] += [f"data.zsl_unseen={d.zsl_unseen}", f"data.zsl_seed={d.zsl_seed}"]
   if d.freeze_cnn:
-    out.append({"name": "spatial_cnn", "workdir": d.spatial_cnn, **spatial})
+    if not os.path.exists(os.path.join(d.spatial_cnn, "convert.json")):  # converted weights
+      out.append({"name": "spatial_cnn", "workdir": d.spatial_cnn, **spatial})
     out.append({"name": "flow_cnn", "workdir": d.flow_cnn, **flow})
     out.append({"name": "features", "call": "launch.features:extract", "with_config": True})
   if "zsl" in config.evals and config.evals.zsl.type == "results_of":
@@ -186,6 +220,7 @@ def stages(config, workdir):
       split = copy.deepcopy(config)
       with split.unlocked():
         split.data.zsl_seed, split.zsl_splits = seed, 1
+        split.data.flow_cnn = _split_flow_cnn(d, seed)
       out.append({"name": f"zsl_split{seed}", "config": split,
                   "workdir": workdir + config.evals.zsl.split_workdir_suffix.format(seed=seed)})
   return out

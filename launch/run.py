@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags, logging
 
-from launch import malloc, writers
+from launch import compilation_cache, malloc, writers
 from launch.overrides import split_overrides
 
 flags.DEFINE_string("experiment", None, "NAME[:ARG]: a file in experiments/ and its variant.")
@@ -78,12 +78,14 @@ def main(overrides):
           "checkpoint; name the weights with --config.init_from=PATH (or check the path)")
 
   import jax
+  cache = compilation_cache.enable_from_flags()
   if FLAGS.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS"):
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   if jax.process_index() != 0:
     logging.set_verbosity(logging.WARNING)
-  logging.info("jax %s on %d %s device(s), %d process(es); allocator: %s", jax.__version__,
-               jax.device_count(), jax.default_backend(), jax.process_count(), malloc.active())
+  logging.info("jax %s on %d %s device(s), %d process(es); allocator: %s; compilation cache: "
+               "%s", jax.__version__, jax.device_count(), jax.default_backend(),
+               jax.process_count(), malloc.active(), cache or "off")
 
   from launch import stages, train, workdir
   try:

@@ -24,6 +24,13 @@ import re
 from absl import logging
 
 RUNS = "{runs}"
+_SKIPS_LOGGED = set()  # each skipped stage is reported once per process (not once per split)
+
+
+def _log_skip(name: str, where: str, message: str):
+  if (name, where) not in _SKIPS_LOGGED:
+    _SKIPS_LOGGED.add((name, where))
+    logging.info(message)
 
 
 _KEY = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)\}")
@@ -75,7 +82,7 @@ def run_stage(stage: dict, config, workdir: str):
   name = stage["name"]
   if "call" in stage:
     if stage.get("done") and os.path.exists(stage["done"]):
-      logging.info("stage %s: done (%s exists); skipped", name, stage["done"])
+      _log_skip(name, stage["done"], f"stage {name}: done ({stage['done']} exists); skipped")
       return None
     module_name, _, function = stage["call"].partition(":")
     fn = getattr(importlib.import_module(module_name), function)
@@ -86,7 +93,7 @@ def run_stage(stage: dict, config, workdir: str):
     return fn(**kwargs)
   stage_workdir = os.path.abspath(stage["workdir"])
   if os.path.exists(os.path.join(stage_workdir, "results.json")):
-    logging.info("stage %s: done, results in %s; skipped", name, stage_workdir)
+    _log_skip(name, stage_workdir, f"stage {name}: done, results in {stage_workdir}; skipped")
     return None
   from launch import config as config_lib  # pylint: disable=import-outside-toplevel
   from launch import train  # pylint: disable=import-outside-toplevel

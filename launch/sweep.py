@@ -62,6 +62,7 @@ from typing import NamedTuple
 import numpy as np
 from absl import app, flags
 
+from launch import compilation_cache
 from launch import config as config_lib
 from launch.overrides import split_overrides
 
@@ -473,8 +474,10 @@ def run_setting(argv: list, run_dir: str, interrupt: _Interrupt) -> str:
     log.write(f"=== sweep {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(argv)}\n")
     log.flush()
     start = log.tell()
+    env = dict(os.environ, PYTHONUNBUFFERED="1",  # the settings share the sweep's cache
+               **{compilation_cache.ENV: FLAGS.compilation_cache_dir})
     interrupt.proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        argv, stdout=log, stderr=subprocess.STDOUT, env=env,
         start_new_session=True,  # Ctrl-C reaches the sweep only, which stops the run cleanly
         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     if interrupt.signum:  # a signal between the fork and the line above

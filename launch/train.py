@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch import checkpoint
+from launch import compilation_cache
 from launch import config as config_lib
 from launch import workdir as workdir_lib
 from launch.writers import MetricWriter
@@ -356,6 +357,7 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
   pending = []  # (step, device metrics) not yet checked on the host
   data_state, step, last_log = None, start_step, (time.time(), start_step)
   timed_seconds, timed_steps, first_step_s = 0.0, 0, None
+  compiled_from, cache_counts = None, compilation_cache.counts()
 
   def flush():
     """Fetches pending metrics, stops on a non-finite loss, logs the newest."""
@@ -398,6 +400,11 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
         jax.block_until_ready(metrics)
         first_step_s = time.time() - last_log[0]
         last_log = (time.time(), step)
+        compiled_from = compilation_cache.describe_since(cache_counts)
+        logging.info("first step %.1f s: the train step %s", first_step_s, {
+            "cache": "was read from the persistent compilation cache",
+            "compiled": "was compiled (and written to the persistent compilation cache)",
+            None: "was compiled (persistent compilation cache off)"}[compiled_from])
       save = step % config.checkpoint_every_steps == 0 or step == total_steps
       evaluate = config.eval_every_steps and step % config.eval_every_steps == 0
       preempted = preemption.reached(step)
@@ -437,10 +444,13 @@ def run(config, workdir: str, *, restart: bool = False) -> dict:
       "step": step, "devices": len(devices), "processes": x.process_count,
       "train_steps_this_run": step - start_step,
       "first_step_s": first_step_s,  # includes compilation
+      "train_step_compiled_from": compiled_from,  # 'cache', 'compiled', None (cache off)
       "train_steps_per_s": timed_steps / timed_seconds if timed_seconds else None,
       "train_step_compilations": len(traces),
       "wall_time_s": time.time() - start_time,
   })
+  if hasattr(data_module, "trained_classes"):  # which classes' labels trained each part
+    results["data"]["trained_classes"] = data_module.trained_classes(config)
   if failures:
     results["failed_evaluations"] = failures
   path = os.path.join(workdir, "results.json")

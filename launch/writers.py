@@ -1,7 +1,9 @@
 """Metric writers: `DIR/metrics.jsonl` (one JSON object per logged step) and TensorBoard
 event files (tensorboardX, no TensorFlow). Only process 0 writes."""
+import collections
 import json
 import os
+import re
 
 from absl import logging
 from tensorboardX import SummaryWriter
@@ -102,7 +104,27 @@ def summary(results: dict, workdir: str) -> str:
                  f"{best['directory']} (--config.init_from={workdir}:best)")
   lines.append(f"  results: {os.path.join(workdir, 'results.json')}")
   for kind, ending in (("pictures", ".png"), ("tables", ".md")):
-    files = sorted(f for f in os.listdir(workdir) if f.endswith(ending))
+    files = _latest_of_each_series(sorted(f for f in os.listdir(workdir) if f.endswith(ending)))
     if files:
       lines.append(f"  {kind}: {', '.join(os.path.join(workdir, f) for f in files)}")
   return "\n".join(lines)
+
+
+_STEP = re.compile(r"^(.*)_(\d+)(\.\w+)$")
+
+
+def _latest_of_each_series(files: list) -> list:
+  """File names, a series written every few steps (`samples_000200.png`, ...) shown as its
+  latest file and its count: 'samples_001000.png (latest of 67 samples_*.png)'."""
+  series = collections.defaultdict(list)
+  for name in files:
+    match = _STEP.match(name)
+    series[(match.group(1), match.group(3)) if match else name].append(name)
+  shown = []
+  for key, names in series.items():
+    if len(names) == 1:
+      shown.append(names[0])
+    else:
+      latest = max(names, key=lambda n: int(_STEP.match(n).group(2)))
+      shown.append(f"{latest} (latest of {len(names)} {key[0]}_*{key[1]})")
+  return sorted(shown)

@@ -1,4 +1,7 @@
-"""Every test sees eight CPU devices, so sharding bugs show up on a laptop."""
+"""Every test sees eight CPU devices, so sharding bugs show up on a laptop. Tests and the
+runs they launch share one persistent compilation cache (`launch/compilation_cache.py`:
+`$ZOO_COMPILATION_CACHE_DIR`, else the user's), so the pytest workers and a second
+`make test` read the steps compiled before; no test depends on what it holds."""
 import os
 import socket
 import subprocess
@@ -8,6 +11,11 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+from launch import compilation_cache  # pylint: disable=wrong-import-position
+
+os.environ.setdefault(compilation_cache.ENV, compilation_cache.default_dir())  # subprocesses
+compilation_cache.enable(os.environ[compilation_cache.ENV])
 
 
 def launch(*args, devices=8, check=True, timeout=600, wait=True):

@@ -17,13 +17,15 @@ BEST_SUFFIX = ":best"
 
 
 def restore_on_host(state_dir) -> dict:
-  """A saved state tree as arrays on the first local device, whatever mesh wrote it."""
-  checkpointer = ocp.StandardCheckpointer()
-  metadata = checkpointer.metadata(state_dir).item_metadata
+  """A saved state tree as arrays on the first local device, whatever mesh wrote it.
+
+  Read through the item's handler, not a `Checkpointer`: the step's metadata file lies
+  one folder up (beside `state/`), and a checkpointer warns that it is missing here."""
+  handler = ocp.StandardCheckpointHandler()
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                        metadata.tree)
-  return checkpointer.restore(state_dir, target)
+                        handler.metadata(state_dir).tree)
+  return handler.restore(state_dir, args=ocp.args.StandardRestore(target))
 
 
 def state_dir(path: str) -> epath.Path:

@@ -70,3 +70,16 @@ def test_frozen_sub_trees_get_no_update_and_no_optimizer_state():
   assert np.all(params["head"]["kernel"] < 1.0)
   with pytest.raises(ValueError, match="'nope' is not a parameter sub-tree"):
     optimizers.frozen_mask(ml_collections.ConfigDict(dict(frozen=("nope",))), params)
+
+
+def test_weights_of_a_run_load_without_orbax_warnings(tmp_path, monkeypatch):
+  from launch import checkpoint  # pylint: disable=import-outside-toplevel
+  from zoo import checkpoints  # pylint: disable=import-outside-toplevel
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  ckpt.save(3, _state(), {"0": "{}"})
+  ckpt.close()
+  warnings = []
+  monkeypatch.setattr("absl.logging.warning", lambda message, *a, **k: warnings.append(message % a))
+  loaded = checkpoints.load_params(str(tmp_path))
+  assert loaded["params"]["head"]["kernel"].shape == (2,)
+  assert warnings == []  # e.g. orbax's 'Metadata file does not exist' (features stage)

@@ -35,3 +35,14 @@ def test_video2vec_stages_in_order_and_one_alone(tmp_path, monkeypatch):
   assert [(s["name"], s["workdir"]) for s in splits] == [("zsl_split1", f"{tmp_path}/z-split1")]
   assert splits[0]["config"].data.zsl_seed == 1 and splits[0]["config"].zsl_splits == 1
   assert not os.path.exists(tmp_path / "run")  # listing stages creates nothing
+
+
+def test_a_done_stage_is_reported_once_however_many_runs_need_it(tmp_path, monkeypatch):
+  done = tmp_path / "prepared.done"
+  done.write_text("")
+  stage = {"name": "prepared", "call": "os:getcwd", "done": str(done)}
+  logged = []
+  monkeypatch.setattr(stages.logging, "info", lambda message, *a: logged.append(message % a))
+  for _ in range(5):  # e.g. five zero-shot split runs sharing the prepared data
+    assert stages.run_stage(stage, None, str(tmp_path / "run")) is None
+  assert logged == [f"stage prepared: done ({done} exists); skipped"]

@@ -324,6 +324,18 @@ def test_summary_names_the_pictures_the_evaluators_drew(tmp_path):
       f"  pictures: {tmp_path}/roc_test.png"]
 
 
+def test_summary_shows_a_series_of_pictures_by_its_latest(tmp_path):
+  from launch import writers  # pylint: disable=import-outside-toplevel
+  for step in range(3, 203, 3):  # 67 sample grids, as gan_digits:smoke writes in 200 steps
+    (tmp_path / f"samples_{step:06d}.png").write_bytes(b"")
+  (tmp_path / "modes.png").write_bytes(b"")
+  results = {"experiment": "gan_digits:smoke", "step": 200, "train_steps_this_run": 200,
+             "wall_time_s": 5.0, "data": {}}
+  assert writers.summary(results, str(tmp_path)).splitlines()[-1] == (
+      f"  pictures: {tmp_path}/modes.png, {tmp_path}/samples_000201.png "
+      "(latest of 67 samples_*.png)")
+
+
 @pytest.mark.parametrize("task, batch_size, devices, expected", [
     ("video_embedding", 30, 8, 32), ("video_embedding", 4, 8, 8), ("video_embedding", 30, 2, 30),
     ("classification", 64, 8, 64), ("classification", 30, 8, "use 24 or 32"),

@@ -1,8 +1,10 @@
 """Video2Vec end to end on the tiny stand-in (`video2vec:smoke`): every stage through
 `launch.run`, the three evaluations, the feature cache (hit, miss, resume) and the
 zero-shot rule that unseen classes never reach training."""
+import copy
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ import pytest
 from conftest import launch
 from launch import config as config_lib
 from launch import features, stages
-from zoo.data import ucf101, video_features
+from zoo.data import motions, ucf101, video_features
+from zoo.evaluators import zero_shot
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,71 @@ def test_smoke_runs_every_stage_and_reports_three_evaluations(smoke):
   for run in (config.data.spatial_cnn, config.data.flow_cnn, workdir + "-zsl",
               workdir + "-zsl-split1"):
     assert os.path.exists(os.path.join(run, "results.json")), run
+
+
+def test_results_record_the_classes_whose_labels_trained_each_component(smoke):
+  workdir, config, _, _ = smoke
+  classes = ucf101.read_manifest(config.data.dir)["classes"]
+  for run, seed in ((workdir, None), (workdir + "-zsl", 0), (workdir + "-zsl-split1", 1)):
+    with open(os.path.join(run, "results.json")) as f:
+      trained = json.load(f)["data"]["trained_classes"]
+    # neither CNN saw a video class: shapes, and motions of objects no class uses
+    assert trained["spatial_cnn"]["data"] == "shapes"
+    assert trained["spatial_cnn"]["video_classes"] == []
+    assert trained["temporal_cnn"] == {
+        "run": config.data.flow_cnn, "data": "motions", "video_classes": [],
+        "labels": list(motions.CLASS_NAMES)}
+    seen = range(4) if seed is None else video_features.class_split(4, 2, seed)[0]
+    assert trained["embedding"]["video_classes"] == sorted(classes[c] for c in seen), run
+
+
+def test_zero_shot_refuses_a_temporal_cnn_trained_on_unseen_classes(smoke, tmp_path):
+  _, config, _, _ = smoke
+  leaky = str(tmp_path / "flow_cnn_on_ucf101")  # the same weights, trained on every class
+  shutil.copytree(config.data.flow_cnn, leaky)
+  with open(os.path.join(leaky, "config.json")) as f:
+    flow_config = json.load(f)
+  flow_config["data"] = {"name": "ucf101_flow", "dir": config.data.dir, "classes": []}
+  with open(os.path.join(leaky, "config.json"), "w") as f:
+    json.dump(flow_config, f)
+  zsl = stages.expand(config_lib.resolve("video2vec:smoke_zsl", [f"data.flow_cnn={leaky}"]),
+                      os.path.dirname(config.data.flow_cnn) + "/video2vec_smoke-zsl")
+  evaluator = zero_shot.Evaluator(zsl.evals.zsl, config=zsl, predict_fn=None,
+                                  to_device=None, name="zsl")
+  classes = ucf101.read_manifest(config.data.dir)["classes"]
+  unseen = sorted(classes[c] for c in video_features.class_split(4, 2, 0)[1])
+  with pytest.raises(ValueError, match=f"temporal_cnn \\({leaky}\\) was trained on labels "
+                     f"of 2 of zero-shot split 0's unseen classes: {', '.join(unseen)}"):
+    evaluator.check()
+  zsl_ok = stages.expand(config_lib.resolve("video2vec:smoke_zsl"),
+                         os.path.dirname(config.data.flow_cnn) + "/video2vec_smoke-zsl")
+  lead = zero_shot.Evaluator(zsl_ok.evals.zsl, config=zsl_ok, predict_fn=None,
+                             to_device=None, name="zsl")
+  lead.check()  # motions: no video class
+  # The lead run averages in split 1 only if its record shows no unseen class of split 1.
+  workdir = str(tmp_path / "lead")
+  with open(os.path.dirname(config.data.flow_cnn) + "/video2vec_smoke-zsl-split1/"
+            "results.json") as f:
+    split1 = json.load(f)
+  os.makedirs(workdir + "-split1")
+
+  def write_split1(results):
+    with open(workdir + "-split1/results.json", "w") as f:
+      json.dump(results, f)
+
+  write_split1(split1)
+  assert lead.other_splits(workdir) == {1: split1["zsl/top1_accuracy"]}
+  unseen1 = sorted(classes[c] for c in video_features.class_split(4, 2, 1)[1])
+  leaky_split = copy.deepcopy(split1)
+  leaky_split["data"]["trained_classes"]["embedding"]["video_classes"] = classes
+  write_split1(leaky_split)
+  with pytest.raises(ValueError, match=f"in split run {workdir}-split1, the embedding "
+                     f".*split 1's unseen classes: {', '.join(unseen1)}"):
+    lead.other_splits(workdir)
+  del split1["data"]["trained_classes"]
+  write_split1(split1)
+  with pytest.raises(ValueError, match="does not record which classes trained"):
+    lead.other_splits(workdir)
 
 
 def test_unseen_classes_never_reach_training(smoke):

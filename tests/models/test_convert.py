@@ -1,6 +1,6 @@
 """Keras Applications weights -> our checkpoints: error paths on tiny files (fast, no
-TensorFlow), and logits equal to Keras' own for InceptionV3 and ResNet50 (slow, needs the
-`keras` extra)."""
+TensorFlow), and logits equal to Keras' own for InceptionV3, ResNet50 and VGG16, VGG19's
+`_notop` features (slow, need the `keras` extra)."""
 import json
 import os
 import subprocess
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 from launch import checkpoint
-from zoo.models import convert, inception_v3, resnet
+from zoo.models import convert, inception_v3, resnet, vgg
 
 
 def write_legacy_h5(path, layers):
@@ -103,32 +103,41 @@ def _randomize_keras(model, rng):
       layer.set_weights([v.astype(np.float32) for v in values])
 
 
-def _keras_file(name, path, rng):
+def _keras_file(name, path, rng, scale=1.0, **kwargs):
   """Builds Keras' network with random weights, writes them in the Applications' legacy
-  layout, returns its logits on two random images."""
+  layout, returns its logits on two random images (uniform in +-scale)."""
   pytest.importorskip("tensorflow")
   os.environ.setdefault("KERAS_BACKEND", "tensorflow")
   keras = pytest.importorskip("keras")
   from keras.src.legacy.saving import legacy_h5_format
   build = {"inception_v3": keras.applications.InceptionV3,
-           "resnet50": keras.applications.ResNet50}[name]
-  model = build(weights=None, classifier_activation=None)
+           "resnet50": keras.applications.ResNet50, "vgg16": keras.applications.VGG16,
+           "vgg19": keras.applications.VGG19}[name]
+  if kwargs.get("include_top", True):
+    kwargs["classifier_activation"] = None
+  model = build(weights=None, **kwargs)
   _randomize_keras(model, rng)
-  size = convert.MODELS[name].image_size
-  images = rng.uniform(-1.0, 1.0, (2, size, size, 3)).astype(np.float32)
-  logits = np.asarray(model(images, training=False))
+  size = kwargs["input_shape"][0] if "input_shape" in kwargs else convert.MODELS[name].image_size
+  images = rng.uniform(-scale, scale, (2, size, size, 3)).astype(np.float32)
+  if kwargs.get("include_top", True):
+    logits = np.asarray(model(images, training=False))
+  else:  # the last ReLU before the last pooling: what our features=True ends with
+    last = [layer.name for layer in model.layers if "conv" in layer.name][-1]
+    logits = np.asarray(keras.Model(model.inputs, model.get_layer(last).output)(images))
   with h5py.File(path, "w") as f:
     legacy_h5_format.save_weights_to_hdf5_group(f, model)
   return images, logits
 
 
-def _our_logits(name, directory, images):
+def _our_logits(name, directory, images, **kwargs):
   state = checkpoint.load_params(directory)
-  variables = {"params": state["params"], "batch_stats": state["model_state"]["batch_stats"]}
+  variables = {"params": state["params"],
+               "batch_stats": state.get("model_state", {}).get("batch_stats", {})}
   spec = convert.MODELS[name]
-  module = {"inception_v3": inception_v3, "resnet50": resnet}[name]
+  module = {"inception_v3": inception_v3, "resnet50": resnet, "vgg16": vgg, "vgg19": vgg}[name]
   model = module.Model(conv_matmul_grads=False, **spec.fields)
-  return np.asarray(jax.jit(model.apply)(variables, images))
+  apply = lambda v, x: model.apply(v, x, **kwargs)
+  return jax.tree.map(np.asarray, jax.jit(apply)(variables, images))
 
 
 @pytest.mark.slow
@@ -172,3 +181,30 @@ def test_resnet50_logits_match_keras_through_the_cli(tmp_path):
   logits = _our_logits("resnet50", str(out), images)
   assert np.std(expected) > 0.1
   np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_vgg16_logits_and_vgg19_notop_features_match_keras(tmp_path):
+  rng = np.random.default_rng(2)
+  h5 = str(tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5")
+  images, expected = _keras_file("vgg16", h5, rng, scale=128.0)  # Caffe's input scale
+  info = convert.convert_keras("vgg16", h5, str(tmp_path / "vgg16"))
+  assert info["layers"] == 13 + 3 and info["num_classes"] == 1000
+  logits = _our_logits("vgg16", str(tmp_path / "vgg16"), images)
+  difference = float(np.max(np.abs(logits - expected)))
+  print(f"VGG16: max |logit difference| {difference:.3g}, max |logit| "
+        f"{np.max(np.abs(expected)):.3g}")
+  assert np.std(expected) > 0.1
+  assert difference < 1e-5 * np.max(np.abs(expected))
+
+  h5 = str(tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
+  images, expected = _keras_file("vgg19", h5, rng, scale=128.0, include_top=False,
+                                 input_shape=(64, 64, 3))
+  info = convert.convert_keras("vgg19", h5, str(tmp_path / "vgg19"))
+  assert info["layers"] == 16 and info["num_classes"] is None
+  blocks = _our_logits("vgg19", str(tmp_path / "vgg19"), images, features=True)["blocks"]
+  difference = float(np.max(np.abs(np.asarray(blocks[-1]) - expected)))
+  print(f"VGG19 notop: max |relu5_4 difference| {difference:.3g}, max {np.max(expected):.3g}")
+  assert np.max(expected) > 0.1 and np.mean(expected > 0) > 0.05  # Glorot init shrinks it
+  assert difference < 1e-5 * np.max(np.abs(expected))

@@ -38,6 +38,13 @@ def test_local_response_norm_matches_the_formula():
     window = x[..., max(0, c - 2):c + 3]
     expected[..., c] = x[..., c] / (2.0 + 1e-4 / 5 * np.sum(window ** 2, -1)) ** 0.75
   np.testing.assert_allclose(vgg_f.local_response_norm(jnp.asarray(x)), expected, rtol=1e-6)
+  # MatConvNet's window for an even N: k - floor((N-1)/2) .. k + ceil((N-1)/2); alpha as is
+  expected = np.empty_like(x)
+  for c in range(9):
+    window = x[..., max(0, c - 1):c + 3]
+    expected[..., c] = x[..., c] / (1.0 + 0.5 * np.sum(window ** 2, -1)) ** 0.6
+  np.testing.assert_allclose(vgg_f.local_response_norm(jnp.asarray(x), (4, 1.0, 0.5, 0.6)),
+                             expected, rtol=1e-6)
 
 
 def test_ceil_mode_pooling_sizes():
@@ -46,3 +53,12 @@ def test_ceil_mode_pooling_sizes():
   assert pool.apply({}, jnp.zeros((1, 13, 13, 1))).shape == (1, 6, 6, 1)
   x = -jnp.ones((1, 4, 4, 1))  # padding must never win the max
   assert float(pool.apply({}, x).max()) == -1.0
+
+
+def test_explicit_pool_pads_as_matconvnet_writes_them():
+  # imagenet-vgg-f.mat: [0 1 0 1] after conv1, 0 after conv2 and conv5; same sizes at 224
+  model = vgg_f.Model(num_classes=3, fc_features=8,
+                      pool_pads=((0, 1, 0, 1), (0, 0, 0, 0), (0, 0, 0, 0)))
+  x = jnp.zeros((1, 224, 224, 3))
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  assert variables["params"]["fc6"]["kernel"].shape == (6 * 6 * 256, 8)

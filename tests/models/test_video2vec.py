@@ -84,4 +84,4 @@ def test_describe_lists_both_rnns_and_counts_the_papers_network():
   assert by_path["spatial_rnn"].params == by_path["flow_rnn"].params == lstm
   assert by_path["embedding"].output == (50,)  # GloVe 6B 50-d
   assert totals["params"] == 2 * lstm + 2048 * 101 + 101 + 2048 * 1200 + 1200 + 1200 * 50 + 50
-  assert totals["inputs"] == [(25, 4096), (25, 4096), ()]
+  assert totals["inputs"] == [(72, 4096), (72, 4096), ()]  # whole clips: UCF101's mean

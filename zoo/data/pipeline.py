@@ -12,7 +12,7 @@ import math
 import grain
 import numpy as np
 
-from zoo.data import bad_records
+from zoo.data import bad_records, sequences
 
 
 def data_module(data_config):
@@ -82,11 +82,17 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
   # Shuffle and augment the whole split the same way in every process, then read this
   # process's rows of each global batch: global batch k is the same examples, crops and
   # row order whatever the number of processes.
-  examples = (grain.MapDataset.source(source)
-              .seed(seed)
-              .shuffle()
-              .repeat()
-              .random_map(module.preprocess(data_config, train=True)))
+  lengths = sequences.lengths_of(module, data_config, source)
+  if lengths is None:
+    sequences.capped(module, data_config, source)
+    examples = (grain.MapDataset.source(source)
+                .seed(seed)
+                .shuffle()
+                .repeat()
+                .random_map(module.preprocess(data_config, train=True)))
+  else:  # whole sequences, batched by length (zoo/data/sequences.py)
+    examples = sequences.train_examples(module, data_config, source, lengths, seed=seed,
+                                        global_batch=global_batch)
   first_row = process_index * local_batch_size
   padded = global_batch < rows
 
@@ -115,6 +121,13 @@ def eval_batches(data_config, source, *, local_batch_size: int,
   Every process yields the same number of batches, so collective steps line up.
   """
   module = data_module(data_config)
+  lengths = sequences.lengths_of(module, data_config, source)
+  if lengths is not None:  # whole sequences, in order of length (zoo/data/sequences.py)
+    yield from sequences.eval_batches(module, data_config, source, lengths,
+                                      local_batch_size=local_batch_size,
+                                      padded_batch_size=padded_batch_size, with_index=with_index,
+                                      process_index=process_index, process_count=process_count)
+    return
   preprocess = module.preprocess(data_config, train=False)
 
   def read(i, rng):

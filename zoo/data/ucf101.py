@@ -9,17 +9,20 @@ words, the splits and where each clip's record is). A record is one clip: {'rgb'
 
 Time step t of a clip shows the spatial stream RGB frame t and the temporal stream the
 flow fields t..t+L-1 (L = `flow_stack`; fields past the clip's end repeat its last one),
-channels x0, y0, x1, y1, ... A sequence holds at most `max_steps` steps (`sample_steps`:
-training takes a random stride and offset, evaluation evenly spaced steps over the whole
-clip) and is padded with all-zero steps to `max_steps`, with `length` the number of real
-steps: every batch has one shape, so the step compiles once. Frames are resized so their
+channels x0, y0, x1, y1, ... With `max_steps=0` a sequence is the whole clip, every 10 fps
+step, and the pipeline pads each batch of clips of similar length to a bucket
+(`zoo.data.sequences`; `sequence_lengths` reads the lengths from the manifest). With
+`max_steps` > 0 a sequence holds at most that many steps (`sample_steps`: training takes a
+random stride and offset, evaluation evenly spaced steps over the whole clip) and is
+padded with all-zero steps to `max_steps`; `length` is the number of real steps either
+way. Frames are resized so their
 shorter side is `resize_size` (flow vectors scaled with them) and cropped to
 `image_size` (training: random crop and horizontal flip, which negates x-flow;
 evaluation: centre crop).
 
 Config fields (`config.data`): dir, split_index (1|2|3), train_split ('train'), classes
 (0-based class indices to keep; empty: all; labels stay the original indices),
-max_steps, flow_stack, image_size, resize_size, max_bad_fraction, num_threads,
+max_steps (0: whole clips; then buckets_per_octave and bucket_pool), flow_stack, image_size, resize_size, max_bad_fraction, num_threads,
 prefetch_batches, seed.
 """
 import functools
@@ -220,26 +223,40 @@ def _centre(size):
   return lambda h, w: ((h - size) // 2, (w - size) // 2)
 
 
+def sequence_lengths(data_config, source: "ClipSource"):
+  """Each clip's number of time steps (10 fps frames), from the manifest."""
+  del data_config
+  return [e["frames"] for e in source.entries]
+
+
+def steps_per_second(data_config) -> float:
+  return float(read_manifest(data_config.dir)["fps"])
+
+
 def preprocess(data_config, train: bool):
-  """grain random map: record -> {'rgb': uint8 [max_steps, S, S, 3], 'flow': uint8
-  [max_steps, S, S, 2L], 'length': int32 (real steps; the rest are zeros), 'label'}."""
+  """grain random map: (record, rng, pad_to=None) -> {'rgb': uint8 [P, S, S, 3], 'flow':
+  uint8 [P, S, S, 2L], 'length': int32 (real steps; the rest are zeros), 'label'}, where P
+  is `pad_to` (the batch's bucket, `zoo.data.sequences`), else `max_steps`, else the clip's
+  length; a clip longer than P is sampled down to P steps (`sample_steps`)."""
   max_steps, size = int(data_config.max_steps), int(data_config.image_size)
   stack = int(data_config.get("flow_stack", FLOW_STACK))
-  if size > int(data_config.resize_size) or max_steps < 1 or stack < 1:
-    raise ValueError(f"ucf101 needs image_size <= resize_size, max_steps >= 1 and "
-                     f"flow_stack >= 1; got {size}, {data_config.resize_size}, {max_steps}, "
-                     f"{stack}")
+  if size > int(data_config.resize_size) or max_steps < 0 or stack < 1:
+    raise ValueError(f"ucf101 needs image_size <= resize_size, max_steps >= 0 (0: whole "
+                     f"clips) and flow_stack >= 1; got {size}, {data_config.resize_size}, "
+                     f"{max_steps}, {stack}")
 
-  def fn(record, rng):
-    steps = sample_steps(record["rgb"].shape[0], max_steps, train, rng)
+  def fn(record, rng, pad_to=None):
+    num_steps = record["rgb"].shape[0]
+    padded = pad_to or max_steps or num_steps
+    steps = sample_steps(num_steps, padded, train, rng)
     if train:
       crop = lambda h, w: (int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1)))
       flip = bool(rng.random() < 0.5)
     else:
       crop, flip = _centre(size), False
     x = _steps(data_config, record, steps, crop, flip)
-    rgb = np.zeros((max_steps, size, size, 3), np.uint8)
-    flow = np.zeros((max_steps, size, size, 2 * stack), np.uint8)
+    rgb = np.zeros((padded, size, size, 3), np.uint8)
+    flow = np.zeros((padded, size, size, 2 * stack), np.uint8)
     rgb[:len(steps)], flow[:len(steps)] = x["rgb"], x["flow"]
     return {"rgb": rgb, "flow": flow, "length": np.int32(len(steps)),
             "label": np.int32(record["label"])}

@@ -8,8 +8,9 @@ preprocessing (crop and resize sizes, flow stack). A changed input gives a new K
 new extraction; an interrupted extraction resumes at the first missing shard.
 
 This module reads the cache as a data module (`data.name='video_features'`): one record per
-clip with all its steps; `preprocess` samples `max_steps` of them exactly as the frame
-loader does and pads with a length. Zero-shot learning (`data.zsl_unseen` > 0) keeps the
+clip with all its steps; `preprocess` keeps them all (`max_steps=0`: batches padded per
+bucket of length, `zoo.data.sequences`) or samples `max_steps` of them exactly as the
+frame loader does, and pads with a length. Zero-shot learning (`data.zsl_unseen` > 0) keeps the
 unseen classes of the class split `data.zsl_seed` out of the training split; the split
 'test:unseen' (or 'test:seen') reads only those test clips.
 """
@@ -18,10 +19,11 @@ import json
 import os
 
 import grain
+import ml_collections
 import numpy as np
 
 from zoo import checkpoints
-from zoo.data import bad_records, ucf101
+from zoo.data import bad_records, pipeline, ucf101
 
 STAND_IN = False  # decided by the prepared data: see stand_in()
 COMPLETE = "complete.json"
@@ -60,6 +62,97 @@ def unseen_classes(data_config, num_classes_: int):
   if not data_config.get("zsl_unseen", 0):
     return []
   return class_split(num_classes_, data_config.zsl_unseen, data_config.zsl_seed)[1]
+
+
+# --- which classes' labels trained each component ---------------------------------------
+
+VIDEO_DATA = ("ucf101", "ucf101_flow", "video_features")  # data modules reading UCF101 labels
+COMPONENTS = ("spatial_cnn", "temporal_cnn", "embedding")
+
+
+def _init_runs(init_from: str):
+  """{subtree: run dir} of `config.init_from` ('PATH' or 'SUBTREE=PATH,...'; '' for the
+  whole model), for the runs whose labels reach this one through their weights."""
+  runs = {}
+  for item in filter(None, (t.strip() for t in (init_from or "").split(","))):
+    subtree, _, path = item.rpartition("=")
+    runs[subtree] = path.rsplit(checkpoints.BEST_SUFFIX, 1)[0]
+  return runs
+
+
+def classes_trained_by(run_dir: str) -> dict:
+  """{'run', 'data', 'video_classes'} of the run in `run_dir`: the UCF101 class names whose
+  labels trained it (from its config.json, and the runs it was initialised from); for other
+  data its own label names ('labels') or their number ('num_labels'). Weights converted
+  from another framework (`zoo.models.convert`: `converted_from` in their config.json, or
+  no config.json) are taken as trained on that file's data."""
+  run = os.path.abspath(run_dir)
+  if not os.path.exists(os.path.join(run_dir, "config.json")):
+    return {"run": run, "data": "converted weights (no config.json)", "video_classes": []}
+  with open(os.path.join(run_dir, "config.json")) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if "converted_from" in config:
+    return {"run": run, "data": f"converted from {config.converted_from}",
+            "video_classes": []}
+  d = config.data
+  names = set()
+  if d.name in VIDEO_DATA:
+    classes = ucf101.read_manifest(d.dir)["classes"]
+    if d.name == "video_features" or d.get("zsl_unseen", 0):
+      kept = seen_classes(d, len(classes))
+    else:
+      kept = d.get("classes") or range(len(classes))
+    names.update(classes[int(c)] for c in kept)
+  for path in _init_runs(config.get("init_from", "")).values():
+    if os.path.exists(os.path.join(path, "config.json")):
+      names.update(classes_trained_by(path)["video_classes"])
+  record = {"run": run, "data": d.name, "video_classes": sorted(names)}
+  if d.name not in VIDEO_DATA:
+    module = pipeline.data_module(d)
+    if hasattr(module, "CLASS_NAMES"):
+      record["labels"] = list(module.CLASS_NAMES)
+    elif hasattr(module, "NUM_CLASSES"):
+      record["num_labels"] = int(module.NUM_CLASSES)
+  return record
+
+
+def trained_classes(config) -> dict:
+  """{component: classes_trained_by record} for the spatial CNN, the temporal CNN and the
+  embedding network of a Video2Vec run (written into its results.json; the zero-shot
+  evaluator refuses a run where they meet its unseen classes). Frozen CNNs are their own
+  runs; trained end to end, they saw this run's training classes and the weights
+  `init_from` loaded into them."""
+  d = config.data
+  classes = ucf101.read_manifest(d.dir)["classes"]
+  seen = [classes[c] for c in seen_classes(d, len(classes))]
+  this_run = {"run": "this run", "data": d.name}
+  init = _init_runs(config.get("init_from", ""))
+
+  def from_init(*subtrees):
+    names = set()
+    for subtree, path in init.items():
+      if subtree.split("/")[0] in subtrees:
+        names.update(classes_trained_by(path)["video_classes"])
+    return names
+
+  out = {}
+  for component, cnn in (("spatial_cnn", "spatial_cnn"), ("temporal_cnn", "flow_cnn")):
+    if d.freeze_cnn:
+      out[component] = classes_trained_by(d[cnn])
+    else:
+      names = set(seen) | from_init("", cnn)
+      out[component] = {**this_run, "video_classes": sorted(names)}
+  others = {s.split("/")[0] for s in init} - {"spatial_cnn", "flow_cnn"}
+  out["embedding"] = {**this_run,
+                      "video_classes": sorted(set(seen) | from_init("", *others))}
+  return out
+
+
+def leaked_classes(trained: dict, unseen_names) -> dict:
+  """{component: sorted unseen class names whose labels trained it}, only those with any."""
+  unseen = set(unseen_names)
+  leaks = {c: sorted(unseen & set(r["video_classes"])) for c, r in trained.items()}
+  return {c: names for c, names in leaks.items() if names}
 
 
 # --- the cache key ------------------------------------------------------------------------
@@ -137,6 +230,7 @@ class CacheSource:
     if missing:
       raise ValueError(f"feature cache {directory} lacks {len(missing)} clips of the split "
                        f"(e.g. {missing[0]}); delete it to extract again")
+    self.names = list(names)
     self.where = [index[n] for n in names]
     self.directory = directory
     shards = sorted({s for s, _ in self.where})
@@ -185,13 +279,27 @@ def source(data_config, split: str):
   return CacheSource(directory, split_names(data_config, split))
 
 
+def sequence_lengths(data_config, source):
+  """Each clip's number of time steps, from the manifest (`zoo.data.sequences`)."""
+  if not data_config.freeze_cnn:
+    return ucf101.sequence_lengths(data_config, source)
+  frames = {r["name"]: r["frames"] for r in ucf101.read_manifest(data_config.dir)["records"]}
+  return [frames[n] for n in source.names]
+
+
+steps_per_second = ucf101.steps_per_second
+
+
 def preprocess(data_config, train: bool):
+  """As `ucf101.preprocess`, of the cached features: (record, rng, pad_to=None) ->
+  {'rgb', 'flow': float16 [P, F], 'length', 'label'}."""
   if not data_config.freeze_cnn:
     return ucf101.preprocess(data_config, train)
-  steps = data_config.max_steps
+  max_steps = int(data_config.max_steps)
 
-  def fn(record, rng):
+  def fn(record, rng, pad_to=None):
     length = len(record["rgb"])
+    steps = pad_to or max_steps or length
     idx = ucf101.sample_steps(length, steps, train, rng)
     out = {}
     for key in ("rgb", "flow"):

@@ -7,6 +7,12 @@ Built from an entry of `config.evals` (`type='zero_shot'`, `split='test:unseen'`
 by the experiment's stages in the workdirs `WORKDIR + split_workdir_suffix.format(seed=S)`,
 and this evaluator reports the mean and standard deviation over all N, with chance
 (1 / number of unseen classes) beside them.
+
+A run is zero-shot only if no trained component saw an unseen class's labels: `check()`
+(before training) refuses a run whose spatial CNN, temporal CNN or embedding network was
+trained on one (`video_features.trained_classes`, also in results.json under
+`data.trained_classes`), naming the component and the classes; `run` refuses to average
+in a split run whose results.json lacks that record or shows such a class.
 """
 import json
 import os
@@ -15,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoo.data import pipeline, video_features
+from zoo.data import pipeline, ucf101, video_features
 from zoo.evaluators import sum_over_split
 
 
@@ -43,6 +49,46 @@ class Evaluator:
       return {"correct": jnp.sum(correct), "count": jnp.sum(batch["mask"])}
 
     self._sums = jax.jit(sums)
+    self.class_names = ucf101.read_manifest(config.data.dir)["classes"]
+
+  def _refuse_leaks(self, trained: dict, seed: int, where: str):
+    unseen = video_features.class_split(len(self.class_names), self.config.data.zsl_unseen,
+                                        seed)[1]
+    leaks = video_features.leaked_classes(trained, [self.class_names[c] for c in unseen])
+    if leaks:
+      component, names = next(iter(leaks.items()))
+      raise ValueError(
+          f"not zero-shot: in {where}, the {component} ({trained[component]['run']}) was "
+          f"trained on labels of {len(names)} of zero-shot split {seed}'s unseen classes: "
+          f"{', '.join(names)}" + "".join(f"; the {c} on {len(n)}" for c, n in
+                                           list(leaks.items())[1:])
+          + ". Train it on the split's seen classes (the default), or name a network "
+          "trained on other data (--config.data.flow_cnn=RUN, --config.data.spatial_cnn=RUN)")
+
+  def check(self):
+    """Refuses a run whose trained components saw an unseen class (see the docstring)."""
+    self._refuse_leaks(video_features.trained_classes(self.config),
+                       self.config.data.zsl_seed, "this run")
+
+  def other_splits(self, workdir) -> dict:
+    """{seed: top-1} of the other split runs, which the lead run (zsl_splits > 1) averages
+    in (a split run reports its own), each checked for unseen classes in its record."""
+    if self.config.zsl_splits <= 1 or not workdir:
+      return {}
+    accuracies = {}
+    for seed in range(self.config.zsl_splits):
+      if seed == self.config.data.zsl_seed:
+        continue
+      path = os.path.join(split_workdir(workdir, self.eval_config, seed), "results.json")
+      with open(path) as f:  # written by the experiment's stage for this split
+        split_results = json.load(f)
+      trained = split_results.get("data", {}).get("trained_classes")
+      if trained is None:
+        raise ValueError(f"{path} does not record which classes trained its components (a "
+                         "run from before the record): delete its results.json to train it again")
+      self._refuse_leaks(trained, seed, f"split run {os.path.dirname(path)}")
+      accuracies[seed] = split_results[f"{self.name}/top1_accuracy"]
+    return accuracies
 
   def run(self, state, workdir=None) -> dict:
     total = sum_over_split(self, state, self._sums)
@@ -50,15 +96,7 @@ class Evaluator:
     results = {"top1_accuracy": accuracy, "chance": 1.0 / len(self.unseen),
                "num_unseen_classes": len(self.unseen), "num_examples": int(total["count"]),
                "split_seed": self.config.data.zsl_seed, "bad_records": self.source.num_bad}
-    accuracies = {self.config.data.zsl_seed: accuracy}
-    # The lead run (zsl_splits > 1) gathers the other splits; a split run reports its own.
-    others = range(self.config.zsl_splits) if self.config.zsl_splits > 1 and workdir else ()
-    for seed in others:
-      if seed in accuracies:
-        continue
-      path = os.path.join(split_workdir(workdir, self.eval_config, seed), "results.json")
-      with open(path) as f:  # written by the experiment's stage for this split
-        accuracies[seed] = json.load(f)[f"{self.name}/top1_accuracy"]
+    accuracies = {self.config.data.zsl_seed: accuracy, **self.other_splits(workdir)}
     values = np.asarray([accuracies[s] for s in sorted(accuracies)])
     results.update({"mean_top1_accuracy": float(values.mean()),
                     "std_top1_accuracy": float(values.std()),

@@ -1,6 +1,14 @@
-"""Converts Keras Applications' ImageNet weights into a checkpoint `--config.init_from` loads.
+"""Converts released ImageNet weights into a checkpoint `--config.init_from` loads.
 
-  python -m zoo.models.convert --from=keras --model=inception_v3|resnet50 --h5=FILE --out=DIR
+  python -m zoo.models.convert --from=keras --model=inception_v3|resnet50|vgg16|vgg19 --h5=FILE --out=DIR
+  python -m zoo.models.convert --from=matconvnet --mat=imagenet-vgg-f.mat --out=DIR
+
+MatConvNet: `zoo.models.matconvnet` reads the SimpleNN file (both layouts) onto
+`zoo.models.vgg_f`; `DIR/convert.json` also lists the classes (`meta.classes`: WordNet ids
+and descriptions), `DIR/average_image.npy` holds a mean image, and `DIR/config.json` the
+model and input settings, so `--config.data.spatial_cnn=DIR` (Video2Vec) reads it as it
+reads a run. The LRN parameters, the pooling pads and the input normalisation of the file
+are printed as overrides.
 
 Reads the weight files Keras Applications downloads (`inception_v3_weights_tf_dim_ordering_
 tf_kernels.h5`, `resnet50_weights_tf_dim_ordering_tf_kernels.h5`, their `_notop` variants)
@@ -24,6 +32,9 @@ arrays are copied unchanged (as float32). Layers are matched:
 - ResNet50: by name (conv1_conv, convS_blockB_I_conv/_bn with I = 0 the projection
   shortcut, predictions), onto `zoo.models.resnet` in its v1 form (stride in the first
   1x1, conv biases, BN epsilon 1.001e-5), which the printed overrides select.
+- VGG16/VGG19: by name (block1_conv1 ... fc1, fc2, predictions) onto `zoo.models.vgg`,
+  which names its layers as Keras does; the `_notop` files (the convolutions alone) are
+  the perceptual network of `face_attributes --config.manipulation.perceptual=vgg16:DIR`.
 A file without a classifier converts the rest; `init_from` then leaves the head at init.
 Any layer that does not fit stops the conversion with a message naming the file and the
 first such layer; nothing is written then.
@@ -34,6 +45,7 @@ import importlib
 import json
 import os
 import re
+import shlex
 import sys
 from typing import Any, Callable
 
@@ -43,6 +55,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+
+
+AVERAGE_IMAGE = "average_image.npy"  # a MatConvNet mean image, in the converted dir
 
 
 class ConversionError(Exception):
@@ -172,6 +187,36 @@ def _match_resnet(layers, model, file):
   return template, [(name, found[name], target) for name, target in expected.items()]
 
 
+def _vgg_targets(depth):
+  """Keras' VGG16/VGG19 layer names with our layers (the same names), in Keras' order."""
+  from zoo.models import vgg  # pylint: disable=import-outside-toplevel
+  for b, convs in enumerate(vgg.CONVS[depth]):
+    for i in range(convs):
+      name = f"block{b + 1}_conv{i + 1}"
+      yield name, Target("conv", (name,))
+  for name in ("fc1", "fc2", "predictions"):
+    yield name, Target("dense", (name,))
+
+
+def _match_vgg(layers, model, file):
+  template = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
+  keras_name = f"VGG{model.depth}"
+  expected = dict(_vgg_targets(model.depth))
+  found = dict(layers)
+  for name in found:
+    if name not in expected:
+      raise ConversionError(f"{file}: layer '{name}' is not a layer of Keras' {keras_name} "
+                            f"(expected names such as block1_conv1)")
+  top = ("fc1", "fc2", "predictions")
+  if not any(name in found for name in top):  # a _notop file: the convolutions alone
+    for name in top:
+      del expected[name]
+  for name in expected:
+    if name not in found:
+      raise ConversionError(f"{file}: has no layer '{name}' of Keras' {keras_name}")
+  return template, [(name, found[name], target) for name, target in expected.items()]
+
+
 MODELS = {
     "inception_v3": ModelSpec(module="inception_v3", fields={},
                               image_size=299, normalization="inception",
@@ -181,6 +226,11 @@ MODELS = {
                                   "bn_epsilon": 1.001e-5},
                           image_size=224, normalization="caffe",
                           match=_match_resnet, keras_name="ResNet50"),
+    # the perceptual network of face_attributes (--config.manipulation.perceptual=vgg16:DIR)
+    "vgg16": ModelSpec(module="vgg", fields={"depth": 16}, image_size=224,
+                       normalization="caffe", match=_match_vgg, keras_name="VGG16"),
+    "vgg19": ModelSpec(module="vgg", fields={"depth": 19}, image_size=224,
+                       normalization="caffe", match=_match_vgg, keras_name="VGG19"),
 }
 
 
@@ -266,8 +316,25 @@ def _assign(pairs, template, file, keras_name):
   return out
 
 
+def _check_out(out: str):
+  if os.path.exists(out) and not (os.path.isdir(out) and not os.listdir(out)):
+    raise ConversionError(f"--out={out} exists and is not empty; not overwriting it")
+
+
+def _save_state(out: str, state: dict):
+  """`out/state`: an Orbax checkpoint of the classification task's state names."""
+  os.makedirs(out, exist_ok=True)
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.abspath(os.path.join(out, "state")), state)
+  checkpointer.wait_until_finished()
+  checkpointer.close()
+
+
 def _settings(spec: ModelSpec, out: str) -> list[str]:
   """The --config.* overrides that train or evaluate with the converted weights."""
+  if spec.module == "vgg":  # no VGG experiment: the facial-attribute perceptual loss
+    return [f"--config.manipulation.perceptual={spec.keras_name.lower()}:"
+            f"{os.path.abspath(out)}"]
   fields = [f"--config.model.{k}={str(v).lower() if isinstance(v, bool) else v}"
             for k, v in spec.fields.items()]
   return ([f"--config.model.name={spec.module}"] + fields
@@ -281,8 +348,7 @@ def convert_keras(name: str, file: str, out: str) -> dict:
   (which must be new or empty); returns what it wrote to `out/convert.json`."""
   if name not in MODELS:
     raise ConversionError(f"unknown model '{name}'; one of: {', '.join(MODELS)}")
-  if os.path.exists(out) and not (os.path.isdir(out) and not os.listdir(out)):
-    raise ConversionError(f"--out={out} exists and is not empty; not overwriting it")
+  _check_out(out)
   spec = MODELS[name]
   layers = read_keras_weights(file)
   dense = [arrays for _, arrays in layers if _kind(arrays) == "dense"]
@@ -292,13 +358,8 @@ def convert_keras(name: str, file: str, out: str) -> dict:
   template, pairs = spec.match(layers, model, file)
   variables = _assign(pairs, template, file, spec.keras_name)
 
-  os.makedirs(out, exist_ok=True)
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.abspath(os.path.join(out, "state")),
-                    {"params": variables["params"],
-                     "model_state": {"batch_stats": variables["batch_stats"]}})
-  checkpointer.wait_until_finished()
-  checkpointer.close()
+  _save_state(out, {"params": variables["params"],
+                    "model_state": {"batch_stats": variables["batch_stats"]}})
   info = {
       "source": os.path.abspath(file), "model": name,
       "keras_model": f"keras.applications.{spec.keras_name}",
@@ -312,23 +373,91 @@ def convert_keras(name: str, file: str, out: str) -> dict:
   return info
 
 
+def matconvnet_settings(net, out: str) -> dict:
+  """The model fields, input normalisation and image size of a converted VGG-F."""
+  if net.average.ndim == 3:
+    normalization = f"mean:{os.path.abspath(os.path.join(out, AVERAGE_IMAGE))}"
+  else:
+    normalization = "mean:" + ",".join(repr(float(v)) for v in net.average)
+  return {"model": {"name": "vgg_f", "fc_features": net.fc_features, "lrn": True,
+                    "lrn_params": list(net.lrn_params),
+                    "pool_pads": [list(p) for p in net.pool_pads]},
+          "input_normalization": normalization, "image_size": net.image_size}
+
+
+def convert_matconvnet(file: str, out: str) -> dict:
+  """Converts MatConvNet's SimpleNN VGG-F in `file` into directory `out` (new or empty);
+  returns what it wrote to `out/convert.json`."""
+  from zoo.models import matconvnet  # pylint: disable=import-outside-toplevel
+  _check_out(out)
+  try:
+    net = matconvnet.read_vgg_f(file)
+  except matconvnet.FormatError as e:
+    raise ConversionError(str(e)) from None
+  found = matconvnet_settings(net, out)
+  model = found["model"]
+  lrn = ",".join(repr(v) for v in model["lrn_params"])
+  pads = "(" + ",".join("(" + ",".join(map(str, p)) + ")" for p in model["pool_pads"]) + ")"
+  settings = [f"--config.model.fc_features={net.fc_features}",
+              f"--config.model.lrn_params={lrn}", f"--config.model.pool_pads={pads}",
+              f"--config.input_normalization={found['input_normalization']}",
+              f"--config.data.image_size={net.image_size}"]
+  _save_state(out, {"params": net.params})
+  if net.average.ndim == 3:
+    np.save(os.path.join(out, AVERAGE_IMAGE), net.average)
+  # What launch/features.py and zoo/data/video_features.py read of a run's config.json.
+  run_config = {"converted_from": os.path.abspath(file), "task": "classification",
+                "model": {**model, "dropout_rate": 0.5, "dtype": "float32",
+                          "param_dtype": "float32", "conv_matmul_grads": "auto"},
+                "input_normalization": found["input_normalization"],
+                "data": {"image_size": net.image_size}}
+  with open(os.path.join(out, "config.json"), "w") as f:
+    json.dump(run_config, f, indent=2)
+  info = {
+      "source": os.path.abspath(file), "model": "vgg_f", "matconvnet_layout": net.layout,
+      "num_classes": net.num_classes, "layers": net.layers,
+      "arrays": len(jax.tree.leaves(net.params)), "image_size": net.image_size,
+      "input_normalization": found["input_normalization"],
+      "settings": settings + [f"--config.init_from={os.path.abspath(out)}"],
+      "video2vec_settings": [f"--config.data.spatial_cnn={os.path.abspath(out)}",
+                             f"--config.data.image_size={net.image_size}"],
+      "class_ids": net.class_ids, "class_names": net.class_names,
+  }
+  with open(os.path.join(out, "convert.json"), "w") as f:
+    json.dump(info, f, indent=2)
+  return info
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--from", dest="source", choices=["keras"], required=True,
+  parser.add_argument("--from", dest="source", choices=["keras", "matconvnet"], required=True,
                       help="the framework that wrote the weights")
-  parser.add_argument("--model", choices=sorted(MODELS), required=True)
-  parser.add_argument("--h5", required=True, help="the Keras weights file")
+  parser.add_argument("--model", choices=sorted(MODELS), help="the Keras network")
+  parser.add_argument("--h5", help="the Keras weights file")
+  parser.add_argument("--mat", help="the MatConvNet SimpleNN file (imagenet-vgg-f.mat)")
   parser.add_argument("--out", required=True, help="a new (or empty) directory")
   args = parser.parse_args(argv)
+  needs = {"keras": ("model", "h5"), "matconvnet": ("mat",)}[args.source]
+  missing = [f"--{n}" for n in needs if not getattr(args, n)]
+  if missing:
+    parser.error(f"--from={args.source} needs {' and '.join(missing)}")
   try:
-    info = convert_keras(args.model, args.h5, args.out)
+    if args.source == "keras":
+      info = convert_keras(args.model, args.h5, args.out)
+      what, source = info["keras_model"], args.h5
+    else:
+      info = convert_matconvnet(args.mat, args.out)
+      what, source = f"MatConvNet's VGG-F ({info['matconvnet_layout']} layout)", args.mat
   except ConversionError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   head = f"{info['num_classes']} classes" if info["num_classes"] else "no classifier"
   print(f"converted {info['layers']} layers ({info['arrays']} arrays, {head}) of "
-        f"{info['keras_model']} from {args.h5} into {args.out}\n"
-        f"Use them with:\n  " + " \\\n  ".join(info["settings"]))
+        f"{what} from {source} into {args.out}\n"
+        f"Use them with:\n  " + " \\\n  ".join(map(shlex.quote, info["settings"])))
+  if "video2vec_settings" in info:
+    print("As Video2Vec's spatial CNN (no ImageNet run):\n  "
+          + " \\\n  ".join(map(shlex.quote, info["video2vec_settings"])))
 
 
 if __name__ == "__main__":

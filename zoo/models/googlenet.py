@@ -148,7 +148,8 @@ class GoogLeNet(nn.Module):
     dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype,
                               kernel_init=_kernel_init)
     pool = functools.partial(MaxPool, (3, 3), (2, 2), padding="CEIL")  # Caffe rounds up
-    lrn = functools.partial(local_response_norm, k=1.0) if self.lrn else (lambda y: y)
+    lrn = (functools.partial(local_response_norm, params=(5, 1.0, 1e-4 / 5, 0.75))
+           if self.lrn else (lambda y: y))
     x = conv(64, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), name="conv1")(x)
     x = lrn(pool()(nn.relu(norm()(x))))
     x = nn.relu(norm()(conv(64, (1, 1), name="conv2_reduce")(x)))

@@ -18,11 +18,15 @@ adversarial task. One `train_step` on a batch of real faces with attribute label
   + pixel_weight * |target - source|                        (off by default; not the paper's)
   with the updated discriminators (logistic losses, non-saturating for G).
 
-phi, the perceptual features, are the first `perceptual_layers` blocks of a FIXED network:
-the attribute classifier trained beforehand by `face_attribute_classifier` on the same
-images' labels (`config.manipulation.classifier`: its workdir or checkpoint), loaded on the
-host, closed over as constants, never trained here. (The paper uses an ImageNet VGG; none
-can be downloaded here.) The same classifier, its last layer, judges the results in
+phi, the perceptual features, are the first `perceptual_layers` blocks of a FIXED network,
+loaded on the host, closed over as constants, never trained here: by default the attribute
+classifier trained beforehand by `face_attribute_classifier` on the same images' labels
+(`config.manipulation.classifier`: its workdir or checkpoint); with
+`config.manipulation.perceptual=vgg16:DIR` (or `vgg19:DIR`) the paper's ImageNet VGG,
+converted from Keras Applications' `_notop` file (`python -m zoo.models.convert
+--from=keras --model=vgg16`), its relu layers ending each block (relu1_2, relu2_2, ...) on
+Caffe's input (BGR 0-255 minus the ImageNet mean). The evaluator measures the perceptual
+distance in the classifier's blocks either way, so both settings are compared on one scale. The same classifier, its last layer, judges the results in
 `zoo.evaluators.attribute_manipulation`: phi's layers are low-level features, and the
 content loss pulls the target's features TOWARDS the source's, so it does not help the
 judge's verdict. A separately seeded classifier can be given instead.
@@ -93,6 +97,45 @@ class FrozenClassifier:
     return self.model.apply({"params": self.params}, x, features=True)[1]
 
 
+class FrozenVGG:
+  """An ImageNet VGG converted from Keras (`vgg16:DIR` or `vgg19:DIR`), for the content
+  loss: `features(x)` of images in [-1, 1] -> {'blocks': the first `num_blocks` blocks'
+  last ReLU}."""
+  DEPTHS = {"vgg16": 16, "vgg19": 19}
+
+  def __init__(self, spec: str, num_blocks: int):
+    from zoo.models import vgg  # pylint: disable=import-outside-toplevel
+    name, _, path = spec.partition(":")
+    if name not in self.DEPTHS or not path:
+      raise ValueError(f"--config.manipulation.perceptual='{spec}': expected vgg16:DIR or "
+                       "vgg19:DIR, weights converted by python -m zoo.models.convert "
+                       "--from=keras --model=vgg16 --h5=vgg16_weights_tf_dim_ordering_tf_"
+                       "kernels_notop.h5 --out=DIR")
+    self.model = vgg.Model(num_classes=0, depth=self.DEPTHS[name])
+    params = checkpoints.load_params(path)["params"]
+    needed = [f"block{b + 1}_conv{i + 1}" for b in range(num_blocks)
+              for i in range(vgg.CONVS[self.model.depth][b])]
+    missing = [n for n in needed if n not in params]
+    if missing:
+      raise ValueError(f"--config.manipulation.perceptual='{spec}': {path} has no "
+                       f"{missing[0]} of {name.upper()} (converted with another --model?)")
+    self.params = {n: params[n] for n in needed}
+    self.num_blocks, self.path = num_blocks, path
+
+  def features(self, x):
+    bgr = ((x + 1.0) * 127.5)[..., ::-1] - jnp.asarray(classification.CAFFE_MEAN_BGR)
+    return self.model.apply({"params": self.params}, bgr, features=True,
+                            num_blocks=self.num_blocks)
+
+
+def perceptual_network(config):
+  """phi of the content loss (see the module docstring)."""
+  m = config.manipulation
+  if m.get("perceptual", ""):
+    return FrozenVGG(m.perceptual, m.perceptual_layers)
+  return FrozenClassifier(m.classifier, config.data)
+
+
 def perceptual_distance(features_a, features_b, layers: int):
   """Per-example mean squared difference of the first `layers` block maps, averaged."""
   terms = [jnp.mean(jnp.square(a - b), axis=(1, 2, 3))
@@ -128,7 +171,7 @@ class Task:
     self.index = attributes.index(m.attribute)
     self.size = config.data.image_size
     self.nets = attribute_gan.networks(config.model, image_size=self.size)
-    self.phi = FrozenClassifier(m.classifier, config.data)
+    self.phi = perceptual_network(config)
     self.tx, self.schedule = optimizers.make_optimizer(config, steps_per_epoch, total_steps)
 
   def init(self, rng) -> ManipulationState:

@@ -7,13 +7,16 @@ training; each auxiliary loss is added with weight `config.aux_loss_weight`. Eva
 images of shape [N, K, H, W, 3] (multi-crop testing) get the mean of their K predicted
 distributions.
 """
+import functools
 import importlib
+import os
 from typing import Any
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from zoo.data import pipeline
@@ -23,7 +26,7 @@ from zoo.tasks import optimizers
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Caffe / Keras ResNet50: BGR, mean removed
-NORMALIZATIONS = ("imagenet", "inception", "caffe")
+NORMALIZATIONS = ("imagenet", "inception", "caffe", "mean:R,G,B", "mean:FILE.npy")
 
 
 @flax.struct.dataclass
@@ -54,11 +57,38 @@ def build_model(model_config, num_classes: int, **derived) -> nn.Module:
   return module.Model(num_classes=num_classes, **kwargs)
 
 
+@functools.lru_cache(maxsize=8)
+def _mean(spec: str) -> np.ndarray:
+  """The RGB mean (0-255) of a 'mean:' normalisation: 'R,G,B' or a .npy file of [3] or
+  [H, W, 3] (a mean image, as MatConvNet's networks subtract)."""
+  if spec.endswith(".npy"):
+    if not os.path.isfile(spec):
+      raise ValueError(f"--config.input_normalization='mean:{spec}': no such file")
+    mean = np.load(spec).astype(np.float32)
+  else:
+    try:
+      mean = np.asarray([float(v) for v in spec.split(",")], np.float32)
+    except ValueError:
+      mean = np.zeros((0,), np.float32)
+  if mean.shape[-1] != 3 or mean.ndim not in (1, 3):
+    raise ValueError(f"--config.input_normalization='mean:{spec}': expected mean:R,G,B or "
+                     f"mean:FILE.npy holding [3] or [H, W, 3], got shape {mean.shape}")
+  return mean
+
+
 def normalize(images, dtype, mode: str = "imagenet"):
   """uint8 RGB -> model input: 'imagenet' per-channel mean/std, 'inception' [-1, 1]
-  (TF-slim and Keras InceptionV3), 'caffe' BGR minus the mean (Keras ResNet50 weights)."""
+  (TF-slim and Keras InceptionV3), 'caffe' BGR minus the mean (Keras ResNet50 weights),
+  'mean:R,G,B' or 'mean:FILE.npy' RGB 0-255 minus a mean or mean image (MatConvNet)."""
   x = images.astype(jnp.float32)
-  if mode == "imagenet":
+  if mode.startswith("mean:"):
+    mean = _mean(mode[len("mean:"):])
+    if mean.ndim == 3 and images.ndim >= 3 and mean.shape != tuple(images.shape[-3:]):
+      raise ValueError(f"--config.input_normalization='{mode}': a {mean.shape[0]}x"
+                       f"{mean.shape[1]} mean image, but the images are "
+                       f"{images.shape[-3]}x{images.shape[-2]} (--config.data.image_size)")
+    x = x - jnp.asarray(mean)
+  elif mode == "imagenet":
     x = (x - jnp.asarray(MEAN_RGB)) / jnp.asarray(STDDEV_RGB)
   elif mode == "inception":
     x = x / 127.5 - 1.0

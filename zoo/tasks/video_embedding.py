@@ -50,15 +50,19 @@ def class_name_vectors(config):
   return word_vectors.class_vectors(word_vectors.load(config.word_vectors), words)
 
 
+MEAN_UCF101_STEPS = 72  # a UCF101 clip's mean length at 10 fps (7.2 s): --describe's length
+
+
 def describe_inputs(config):
   """(model, one example's inputs) for `--describe`, without data: the prepared dataset's
-  classes if `data.dir` holds one, else UCF101's 101; per-step features of
+  classes if `data.dir` holds one, else UCF101's 101; `max_steps` steps (whole clips, 0:
+  MEAN_UCF101_STEPS) of per-step features of
   `model.fc_features` (or frames with `model.freeze_cnn=False`)."""
   try:
     num_classes = ucf101.num_classes(config.data)
   except (OSError, ValueError):
     num_classes = 101
-  d, steps = config.data, config.data.max_steps
+  d, steps = config.data, config.data.max_steps or MEAN_UCF101_STEPS
   model = classification.build_model(config.model, num_classes,
                                      embed_dim=word_vectors.load(config.word_vectors).dim)
   if config.model.freeze_cnn:
@@ -99,7 +103,7 @@ class Task:
     return rgb.astype(self.dtype), flow.astype(self.dtype), batch["length"]
 
   def dummy_batch(self, batch_size: int = 1):
-    d, steps = self.config.data, self.config.data.max_steps
+    d, steps = self.config.data, max(1, self.config.data.max_steps)  # any length: init only
     if not self.config.model.freeze_cnn:
       s = d.image_size
       rgb = jnp.zeros((batch_size, steps, s, s, 3), jnp.uint8)
