@@ -10,8 +10,11 @@ import os
 import numpy as np
 import pytest
 
+from etils import epath
+
 from conftest import launch, launch_processes
-from test_train import _flatten, final_state
+from test_train import _flatten
+from zoo import checkpoints
 
 CASES = [  # (task kind, experiment, overrides): stages' runs are shared through tmp_path
     ("adversarial", "gan_mixture:smoke", ()),
@@ -29,6 +32,10 @@ def results(workdir):
     found = json.load(f)
   return {k: v for k, v in found.items() if isinstance(v, (int, float))
           and not isinstance(v, bool) and k not in NOT_RESULTS}
+
+
+def final_state(workdir, step):
+  return checkpoints.restore_on_host(epath.Path(workdir) / "checkpoints" / str(step) / "state")
 
 
 def two_processes(*args):
