@@ -3,57 +3,21 @@ of every clip of the prepared data, written once into the cache `zoo.data.video_
 reads (ArrayRecord shards, float16, keyed by what they depend on).
 
 Each CNN is rebuilt from its own run's `config.json` (network and input normalisation) and
-checkpoint. Shards of `CLIPS_PER_SHARD` clips are written to a temporary name and renamed
+checkpoint (`video_features.cnn_features`, which prediction on new videos uses too). Shards of `CLIPS_PER_SHARD` clips are written to a temporary name and renamed
 when complete, so a killed extraction resumes at the first missing shard and never reads a
 half-written one. Clips the prepared data marks bad are skipped and counted.
 """
 import json
 import os
 
-import jax
-import jax.numpy as jnp
-import ml_collections
-import numpy as np
 import tqdm
 from absl import logging
 from array_record.python import array_record_module
 
-from zoo import checkpoints
 from zoo.data import pipeline, ucf101, video_features
 from zoo.models import conv
-from zoo.tasks import classification
 
 CLIPS_PER_SHARD = 64
-STEPS_PER_CALL = 64  # time steps per CNN call: one shape, one compilation
-
-
-def _cnn(run_dir: str, compiler_options: dict):
-  """(jitted fc7 function of uint8 images, fc7 width) of the CNN trained in `run_dir`."""
-  with open(os.path.join(run_dir, "config.json")) as f:
-    run_config = json.load(f)
-  model_config = ml_collections.ConfigDict(run_config["model"])
-  model = classification.build_model(model_config, 0)  # num_classes=0: fc7 features
-  params = checkpoints.load_params(run_dir)["params"]
-  params = {k: v for k, v in params.items() if k != "fc8"}
-  mode = run_config.get("input_normalization", "imagenet")
-  dtype = jnp.dtype(model_config.get("dtype", "float32"))
-
-  def fc7(images):
-    return model.apply({"params": params}, classification.normalize(images, dtype, mode),
-                       train=False).astype(jnp.float16)
-
-  return jax.jit(fc7, compiler_options=compiler_options), int(model_config.fc_features)
-
-
-def _run_in_chunks(fn, x):
-  """fn over `x` [T, ...] in fixed chunks of STEPS_PER_CALL (the last one padded)."""
-  out = []
-  for start in range(0, len(x), STEPS_PER_CALL):
-    chunk = x[start:start + STEPS_PER_CALL]
-    padded = np.zeros((STEPS_PER_CALL,) + chunk.shape[1:], chunk.dtype)
-    padded[:len(chunk)] = chunk
-    out.append(np.asarray(fn(padded))[:len(chunk)])
-  return np.concatenate(out)
 
 
 def extract(config) -> str:
@@ -65,8 +29,8 @@ def extract(config) -> str:
     return directory
   os.makedirs(directory, exist_ok=True)
   options = conv.compiler_options(config.get("cpu_convolutions"))
-  spatial, width = _cnn(d.spatial_cnn, options)
-  temporal, flow_width = _cnn(d.flow_cnn, options)
+  spatial, width = video_features.cnn_features(d.spatial_cnn, options)
+  temporal, flow_width = video_features.cnn_features(d.flow_cnn, options)
   manifest = ucf101.read_manifest(d.dir)
   split = manifest["splits"][str(d.split_index)]
   clips_config = d.copy_and_resolve_references()
@@ -96,9 +60,7 @@ def extract(config) -> str:
       progress.update(1)
       if record is None:  # a bad clip, already reported with its path
         continue
-      steps = ucf101.all_steps(d, record)
-      features = {"rgb": _run_in_chunks(spatial, steps["rgb"]),
-                  "flow": _run_in_chunks(temporal, steps["flow"]),
+      features = {**video_features.clip_features(d, record, spatial, temporal),
                   "label": int(record["label"]), "group": int(record["group"]),
                   "name": str(record["name"]), "path": str(record["path"])}
       writer.write(video_features.encode(features))

@@ -16,16 +16,22 @@ BEST_DIR = "best_checkpoint"  # in a workdir, beside checkpoints/
 BEST_SUFFIX = ":best"
 
 
-def restore_on_host(state_dir) -> dict:
-  """A saved state tree as arrays on the first local device, whatever mesh wrote it.
+def restore(state_dir, target):
+  """A saved state into `target` (a pytree of `jax.ShapeDtypeStruct` with shardings: the
+  task's state on any mesh), whatever mesh wrote it; nothing is written.
 
   Read through the item's handler, not a `Checkpointer`: the step's metadata file lies
   one folder up (beside `state/`), and a checkpointer warns that it is missing here."""
-  handler = ocp.StandardCheckpointHandler()
+  return ocp.StandardCheckpointHandler().restore(state_dir,
+                                                 args=ocp.args.StandardRestore(target))
+
+
+def restore_on_host(state_dir) -> dict:
+  """A saved state tree as arrays on the first local device, whatever mesh wrote it."""
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                        handler.metadata(state_dir).tree)
-  return handler.restore(state_dir, args=ocp.args.StandardRestore(target))
+                        ocp.StandardCheckpointHandler().metadata(state_dir).tree)
+  return restore(state_dir, target)
 
 
 def state_dir(path: str) -> epath.Path:
@@ -49,6 +55,24 @@ def state_dir(path: str) -> epath.Path:
       if steps:
         return candidate / str(max(steps)) / "state"
   raise FileNotFoundError(f"--config.init_from='{path}' holds no checkpoint")
+
+
+def run_state_dir(workdir: str, checkpoint: str = "latest") -> epath.Path:
+  """The `state` folder of a run's checkpoint: 'latest' (the newest), 'best' (see
+  `BEST_DIR`) or a step number; FileNotFoundError naming the workdir if there is none."""
+  checkpoint = str(checkpoint)
+  if checkpoint == "best":
+    return state_dir(f"{workdir}{BEST_SUFFIX}")
+  steps_dir = epath.Path(workdir) / "checkpoints"
+  steps = ocp.utils.checkpoint_steps(steps_dir) if steps_dir.is_dir() else []
+  if checkpoint == "latest":
+    if not steps:
+      raise FileNotFoundError(f"{workdir} holds no checkpoint (nothing in {steps_dir})")
+    return steps_dir / str(max(steps)) / "state"
+  if not checkpoint.isdigit() or int(checkpoint) not in steps:
+    raise FileNotFoundError(f"{workdir} holds no checkpoint '{checkpoint}' (latest, best or "
+                            f"a step; its steps: {', '.join(map(str, sorted(steps))) or 'none'})")
+  return steps_dir / str(int(checkpoint)) / "state"
 
 
 def load_params(path: str) -> dict:

@@ -107,6 +107,7 @@ class GuardedSource:
     with self._lock:
       return len(self._bad)
 
-  def examples(self):
+  def examples(self, limit: int = _MAX_EXAMPLES):
+    """'where: why' of the first `limit` bad records (None: all)."""
     with self._lock:
-      return [self._bad[i] for i in sorted(self._bad)[:_MAX_EXAMPLES]]
+      return [self._bad[i] for i in sorted(self._bad)[:limit]]

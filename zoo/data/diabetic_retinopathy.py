@@ -32,7 +32,8 @@ from zoo.data import tfds_source
 from zoo.data.bad_records import BadRecordError
 
 TFDS_NAME = "diabetic_retinopathy_detection"
-NUM_CLASSES = 5
+GRADE_NAMES = ("none", "mild", "moderate", "severe", "proliferative")  # ICDR
+NUM_CLASSES = len(GRADE_NAMES)
 STAND_IN = False
 DESCRIPTION = "Kaggle EyePACS diabetic retinopathy (tfds diabetic_retinopathy_detection)"
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from zoo.data import diabetic_retinopathy, stand_in
 
-GRADE_NAMES = ("none", "mild", "moderate", "severe", "proliferative")
+GRADE_NAMES = diabetic_retinopathy.GRADE_NAMES
 NUM_CLASSES = len(GRADE_NAMES)
 STAND_IN = True
 DESCRIPTION = ("embedded stand-in: procedurally drawn fundus photographs with diabetic "

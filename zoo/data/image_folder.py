@@ -30,6 +30,10 @@ def classes(root: str, train_split: str) -> tuple[str, ...]:
   return names
 
 
+def class_names(data_config) -> tuple[str, ...]:
+  return classes(data_config.dir, data_config.train_split)
+
+
 def num_classes(data_config) -> int:
   return len(classes(data_config.dir, data_config.train_split))
 

@@ -18,6 +18,13 @@ def source(data_config, split: str):
   return tfds_source.open_split(TFDS_NAME, data_config.dir, split)
 
 
+def class_names(data_config) -> list:
+  """The label names of the build in `data.dir` (its `features.json`: WordNet synset IDs)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  version_dir = tfds_source.find_build(TFDS_NAME, data_config.dir)
+  return list(tfds.builder_from_directory(version_dir).info.features["label"].names)
+
+
 def preprocess(data_config, train: bool):
   return image_transforms.classification_preprocess(data_config, train)
 

@@ -112,23 +112,25 @@ def train_iterator(data_config, source, *, seed: int, local_batch_size: int,
 
 def eval_batches(data_config, source, *, local_batch_size: int,
                  process_index: int = 0, process_count: int = 1,
-                 padded_batch_size: int = 0, with_index: bool = False):
+                 padded_batch_size: int = 0, with_index: bool = False, preprocess=None):
   """One pass over this process's records of `source` (every `process_count`-th) in
   batches of `local_batch_size` records, padded to `padded_batch_size` rows (at least
   `local_batch_size`), with a 'mask' (1 real, 0 padding) and, `with_index`, each row's
   'index' in `source`.
 
   Every process yields the same number of batches, so collective steps line up.
+  `preprocess` (default: the data module's evaluation one) maps a record to an example.
   """
   module = data_module(data_config)
-  lengths = sequences.lengths_of(module, data_config, source)
+  # A caller's own `preprocess` (prediction on new files) pads sequences itself.
+  lengths = None if preprocess else sequences.lengths_of(module, data_config, source)
   if lengths is not None:  # whole sequences, in order of length (zoo/data/sequences.py)
     yield from sequences.eval_batches(module, data_config, source, lengths,
                                       local_batch_size=local_batch_size,
                                       padded_batch_size=padded_batch_size, with_index=with_index,
                                       process_index=process_index, process_count=process_count)
     return
-  preprocess = module.preprocess(data_config, train=False)
+  preprocess = preprocess or module.preprocess(data_config, train=False)
 
   def read(i, rng):
     record = source[i]

@@ -319,3 +319,53 @@ def validate(data_config, record):
   if len(record["rgb"]) == 0 or len(record["rgb"]) != len(record["flow"]):
     raise bad_records.BadRecordError(
         f"features of {record['name']}: rgb {record['rgb'].shape}, flow {record['flow'].shape}")
+
+
+# --- computing features (the `features` stage, and prediction on new videos) ---------------
+
+STEPS_PER_CALL = 64  # time steps per CNN call: one shape, one compilation
+
+
+def cnn_features(run_dir: str, compiler_options: dict):
+  """(jitted fc7 function of uint8 images -> float16, fc7 width) of the CNN trained in
+  `run_dir`, rebuilt from its `config.json` (network, input normalisation) and checkpoint."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import ml_collections  # pylint: disable=import-outside-toplevel
+  from zoo.tasks import classification  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(run_dir, "config.json")) as f:
+    run_config = json.load(f)
+  model_config = ml_collections.ConfigDict(run_config["model"])
+  model = classification.build_model(model_config, 0)  # num_classes=0: fc7 features
+  params = checkpoints.load_params(run_dir)["params"]
+  params = {k: v for k, v in params.items() if k != "fc8"}
+  mode = run_config.get("input_normalization", "imagenet")
+  dtype = jnp.dtype(model_config.get("dtype", "float32"))
+
+  def fc7(images):
+    return model.apply({"params": params}, classification.normalize(images, dtype, mode),
+                       train=False).astype(jnp.float16)
+
+  return jax.jit(fc7, compiler_options=compiler_options), int(model_config.fc_features)
+
+
+def run_in_chunks(fn, x):
+  """fn over `x` [T, ...] in chunks of STEPS_PER_CALL; a shorter (last) chunk is padded to
+  the next power of two, so at most log2(STEPS_PER_CALL) + 1 shapes compile and a short
+  clip does not pay for 64 steps."""
+  out = []
+  for start in range(0, len(x), STEPS_PER_CALL):
+    chunk = x[start:start + STEPS_PER_CALL]
+    size = min(STEPS_PER_CALL, 1 << (len(chunk) - 1).bit_length())
+    padded = np.zeros((size,) + chunk.shape[1:], chunk.dtype)
+    padded[:len(chunk)] = chunk
+    out.append(np.asarray(fn(padded))[:len(chunk)])
+  return np.concatenate(out)
+
+
+def clip_features(data_config, record, spatial, temporal) -> dict:
+  """{'rgb', 'flow'}: fc7 features [T, width] of every time step of a prepared clip
+  (`ucf101.all_steps`) through the spatial and temporal CNNs (`cnn_features` functions)."""
+  steps = ucf101.all_steps(data_config, record)
+  return {"rgb": run_in_chunks(spatial, steps["rgb"]),
+          "flow": run_in_chunks(temporal, steps["flow"])}

@@ -85,6 +85,12 @@ def quadratic_kappa(labels, predictions, num_classes: int) -> float:
       weights="quadratic"))
 
 
+def positive_log_odds(logits, positive_from: int):
+  """The score: log P(class >= positive_from) - log P(class < positive_from) (traceable)."""
+  return (jax.nn.logsumexp(logits[:, positive_from:], axis=-1)
+          - jax.nn.logsumexp(logits[:, :positive_from], axis=-1))
+
+
 def _probability(log_odds: float) -> float:
   return float(1 / (1 + np.exp(-log_odds)))
 
@@ -117,9 +123,7 @@ class Evaluator:
 
     def per_example(states, batch):
       logits = self.ensemble.logits(states, batch)
-      log_odds = (jax.nn.logsumexp(logits[:, first:], axis=-1)
-                  - jax.nn.logsumexp(logits[:, :first], axis=-1))
-      return {"score": log_odds, "prediction": jnp.argmax(logits, axis=-1),
+      return {"score": positive_log_odds(logits, first), "prediction": jnp.argmax(logits, axis=-1),
               "label": batch["label"]}
 
     self._per_example = jax.jit(per_example, compiler_options=conv.compiler_options(
