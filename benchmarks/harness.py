@@ -32,6 +32,13 @@ def tensorflow_on(threads: int):
   return tf
 
 
+def xla_flops(compiled):
+  """XLA's cost-analysis FLOPs of a compiled function (its per-device program), or None."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", 0.0)) if cost else None
+
+
 def write_report(out_dir: str, name: str, results: dict, table: str):
   """`OUT/NAME.json` (the results) and `OUT/NAME.md` (the Markdown table); prints the table."""
   os.makedirs(out_dir, exist_ok=True)

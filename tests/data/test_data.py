@@ -164,3 +164,20 @@ def test_a_tfrecord_build_converted_to_array_record_is_read(tmp_path):
   val.check()
   assert len(val) == 8 and val.source.locate(7) == (
       f"{version_dir}/imagenet2012-validation.array_record-00000-of-00001 record 7")
+
+
+def test_train_batches_padded_to_the_devices_end_in_masked_rows():
+  """5 examples in 8 rows: the same global batch on one process or two."""
+  config = data_config()
+  source = pipeline.open_source(config, "train")
+  plain = next(pipeline.train_iterator(config, source, seed=3, local_batch_size=5))
+  padded = next(pipeline.train_iterator(config, source, seed=3, local_batch_size=8,
+                                        global_batch_size=5))
+  assert "mask" not in plain and padded["image"].shape == (8, 32, 32, 3)
+  np.testing.assert_array_equal(padded["mask"], [1, 1, 1, 1, 1, 0, 0, 0])
+  np.testing.assert_array_equal(padded["image"][:5], plain["image"])
+  halves = [next(pipeline.train_iterator(config, source, seed=3, local_batch_size=4,
+                                         global_batch_size=5, process_index=i,
+                                         process_count=2)) for i in (0, 1)]
+  for key in ("image", "label", "mask"):
+    np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), padded[key])

@@ -21,7 +21,7 @@ def _results(workdir):
 def test_table_smoke_runs_both_trainings_and_all_eight_tests(tmp_path):
   workdir, data = tmp_path / "run", tmp_path / "data"
   launch("--experiment=aesthetics_table:smoke", f"--workdir={workdir}",
-         f"--config.data.dir={data}", devices=1)
+         f"--config.data.dir={data}")
   results, baseline = _results(workdir), _results(workdir / "baseline")
   for r, experiment in ((results, "aesthetics_table:smoke"),
                         (baseline, "aesthetics_baseline:smoke")):
@@ -59,7 +59,7 @@ def test_table_smoke_runs_both_trainings_and_all_eight_tests(tmp_path):
 @pytest.mark.parametrize("experiment", ["aesthetics_relative", "aesthetics_baseline"])
 def test_smoke_run(experiment, tmp_path):
   launch(f"--experiment={experiment}:smoke", f"--workdir={tmp_path / 'run'}",
-         f"--config.data.dir={tmp_path / 'data'}", devices=1)
+         f"--config.data.dir={tmp_path / 'data'}")
   results = _results(tmp_path / "run")
   assert results["step"] == 6 and results["data"]["stand_in"] is True
   assert 0 <= results["ranking_standard/accuracy"] <= 1

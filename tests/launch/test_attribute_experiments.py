@@ -1,4 +1,4 @@
-"""The attribute-manipulation smoke runs end to end through `launch.run` (one device): the
+"""The attribute-manipulation smoke runs end to end through `launch.run` (eight devices): the
 perceptual network `face_attribute_classifier:smoke` first, then `face_attributes:smoke`,
 which trains its judge stage (another classifier) and is judged by it, with its pictures."""
 import json
@@ -16,7 +16,7 @@ def read(path):
 
 def test_classifier_then_manipulation_smoke_runs(tmp_path):
   judge = tmp_path / "face_attribute_classifier_smoke"
-  launch("--experiment=face_attribute_classifier:smoke", f"--workdir={judge}", devices=1)
+  launch("--experiment=face_attribute_classifier:smoke", f"--workdir={judge}")
   results = read(judge / "results.json")
   assert results["step"] == 6 and results["data"]["stand_in"]
   assert 0 <= results["attributes/mean_accuracy"] <= 1
@@ -25,7 +25,7 @@ def test_classifier_then_manipulation_smoke_runs(tmp_path):
 
   run = tmp_path / "face_attributes_smoke"
   launch("--experiment=face_attributes:smoke", f"--workdir={run}",
-         f"--config.manipulation.classifier={judge}", devices=1)
+         f"--config.manipulation.classifier={judge}")
   results = read(run / "results.json")
   assert results["step"] == 6 and results["train_step_compilations"] == 1
   # The judge stage trained a second classifier apart (seed 1, twice the width) beside it.

@@ -1,4 +1,4 @@
-"""The GAN experiments' smoke runs end to end through `launch.run` (one device), with the
+"""The GAN experiments' smoke runs end to end through `launch.run` (eight devices), with the
 loop's resume and NaN guard on the adversarial state."""
 import json
 import os
@@ -27,7 +27,7 @@ def train_metrics(workdir):
     ("dcgan_faces", ("samples_000006.png",)),
 ])
 def test_image_gan_smoke_runs(experiment, pictures, tmp_path):
-  launch(f"--experiment={experiment}:smoke", f"--workdir={tmp_path}", devices=1)
+  launch(f"--experiment={experiment}:smoke", f"--workdir={tmp_path}")
   results = read(tmp_path)
   assert results["step"] == 6 and results["train_step_compilations"] == 1
   assert results["data"]["stand_in"] == (experiment == "dcgan_faces")
@@ -43,7 +43,7 @@ def test_image_gan_smoke_runs(experiment, pictures, tmp_path):
 @pytest.fixture(scope="module")
 def mixture_run(tmp_path_factory):
   run = tmp_path_factory.mktemp("mixture")
-  launch("--experiment=gan_mixture:smoke", f"--workdir={run}", devices=1)
+  launch("--experiment=gan_mixture:smoke", f"--workdir={run}")
   return run
 
 
@@ -58,9 +58,9 @@ def test_mixture_smoke_run(mixture_run):
 @pytest.mark.slow  # two more runs of the loop
 def test_mixture_resumes_and_stops_on_a_non_finite_loss(mixture_run, tmp_path):
   launch("--experiment=gan_mixture:smoke", f"--workdir={mixture_run}",
-         "--config.total_steps=8", devices=1)  # resumes the adversarial state at step 6
+         "--config.total_steps=8")  # resumes the adversarial state at step 6
   assert read(mixture_run)["train_steps_this_run"] == 2 and read(mixture_run)["step"] == 8
   proc = launch("--experiment=gan_mixture:smoke", f"--workdir={tmp_path}",
-                "--config.schedule.base_lr=1e30", devices=1, check=False)
+                "--config.schedule.base_lr=1e30", check=False)
   assert proc.returncode == 2
   assert error_line(proc.stderr).startswith("error: non-finite")

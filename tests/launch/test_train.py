@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import error_line, launch, launch_processes, training_started
-from launch import checkpoint
+from launch import checkpoint, train
 
 SMOKE = "--experiment=imagenet_vgg_f:smoke"
 TIMING = ("steps_per_s", "examples_per_s_per_device", "wall_time_s", "train_steps_per_s",
@@ -334,3 +334,22 @@ def test_summary_shows_a_series_of_pictures_by_its_latest(tmp_path):
   assert writers.summary(results, str(tmp_path)).splitlines()[-1] == (
       f"  pictures: {tmp_path}/modes.png, {tmp_path}/samples_000201.png "
       "(latest of 67 samples_*.png)")
+
+
+@pytest.mark.parametrize("task, batch_size, devices, expected", [
+    ("video_embedding", 30, 8, 32), ("video_embedding", 4, 8, 8), ("video_embedding", 30, 2, 30),
+    ("classification", 64, 8, 64), ("classification", 30, 8, "use 24 or 32"),
+    ("adversarial", 4, 8, "use 8")])
+def test_a_batch_that_does_not_split_over_the_devices_is_padded_or_refused(
+    task, batch_size, devices, expected):
+  import importlib  # pylint: disable=import-outside-toplevel
+  from ml_collections import ConfigDict  # pylint: disable=import-outside-toplevel
+  config = ConfigDict(dict(batch_size=batch_size, task=task))
+  module = importlib.import_module(f"zoo.tasks.{task}")
+  if isinstance(expected, int):
+    assert train._train_rows(config, module, devices) == expected
+    return
+  with pytest.raises(ValueError, match=f"--config.batch_size={batch_size} does not split "
+                     f"evenly over the {devices} devices of the mesh and task '{task}' does "
+                     f"not train on padded batches; {expected}$"):
+    train._train_rows(config, module, devices)

@@ -20,7 +20,7 @@ from zoo.evaluators import zero_shot
 def smoke(tmp_path_factory):
   runs = tmp_path_factory.mktemp("runs")
   workdir = os.path.join(runs, "video2vec_smoke")
-  proc = launch("--experiment=video2vec:smoke", f"--workdir={workdir}", devices=1)
+  proc = launch("--experiment=video2vec:smoke", f"--workdir={workdir}")
   config = stages.expand(config_lib.resolve("video2vec:smoke"), workdir)
   return workdir, config, proc.stderr, proc.stdout
 

@@ -129,9 +129,12 @@ def train_examples(module, data_config, source, lengths, *, seed: int, global_ba
 
 
 def eval_batches(module, data_config, source, lengths, *, local_batch_size: int,
-                 process_index: int, process_count: int):
-  """One pass over `source` in order of length, in batches of `local_batch_size` rows with
-  a 'mask'; global batch k is padded to the bucket of its longest sequence."""
+                 process_index: int, process_count: int, padded_batch_size: int = 0,
+                 with_index: bool = False):
+  """One pass over `source` in order of length, in batches of `local_batch_size` records
+  (padded with masked rows to `padded_batch_size`) with a 'mask' and, `with_index`, each
+  row's 'index' in `source`; global batch k is padded to the bucket of its longest
+  sequence."""
   per_octave = int(data_config.get("buckets_per_octave", BUCKETS_PER_OCTAVE))
   order = np.argsort(lengths, kind="stable")
   global_batch = local_batch_size * process_count
@@ -144,13 +147,18 @@ def eval_batches(module, data_config, source, lengths, *, local_batch_size: int,
     k, row = divmod(slot, local_batch_size)
     position = k * global_batch + process_index * local_batch_size + row
     record = source[int(order[position])] if position < len(order) else None
-    return {"example": None if record is None else preprocess(record, rng, pad_to=pads[k])}
+    if record is None:
+      return {"example": None}
+    example = preprocess(record, rng, pad_to=pads[k])
+    return {"example": {**example, "index": np.int32(order[position])} if with_index
+            else example}
 
   slots = grain.MapDataset.range(num_batches * local_batch_size).random_map(read, seed=0)
   it = iter(slots.to_iter_dataset(grain.ReadOptions(num_threads=data_config.num_threads)))
   template = None
   for k in range(num_batches):
     rows = [next(it)["example"] for _ in range(local_batch_size)]
+    rows += [None] * (padded_batch_size - local_batch_size)
     mask = np.asarray([r is not None for r in rows], np.float32)
     real = [r for r in rows if r is not None]
     if real:
@@ -158,6 +166,8 @@ def eval_batches(module, data_config, source, lengths, *, local_batch_size: int,
     elif template is None:  # nothing read yet: any good record of the split as the shape
       template = next(preprocess(r, np.random.default_rng(0), pad_to=pads[k])
                       for r in (source[int(i)] for i in order) if r is not None)
+      if with_index:
+        template = {**template, "index": np.int32(0)}
     blank = {key: _blank(v, pads[k]) for key, v in template.items()}
     rows = [r if r is not None else blank for r in rows]
     batch = {key: np.stack([r[key] for r in rows]) for key in template}

@@ -33,11 +33,10 @@ import os
 import jax
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 from PIL import Image
 
 from zoo.data import pipeline
-from zoo.evaluators import frechet
+from zoo.evaluators import frechet, over_rows
 from zoo.evaluators.samples import grid
 from zoo.evaluators.sampling import to_uint8
 from zoo.models import conv
@@ -118,21 +117,8 @@ class Evaluator:
     return _batched(self._judge, x)[0] > 0
 
   def _generate(self, state):
-    size, n = self.config.eval_batch_size, len(self.sources)
-    local = size // self.process_count
-    rows = slice(self.process_index * local, (self.process_index + 1) * local)
-    outs = []
-    for start in range(0, n, size):
-      batch = {"source": self.sources[start:start + size],
-               "references": self.references[start:start + size]}
-      pad = size - len(batch["source"])
-      batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])[rows]
-               for k, v in batch.items()}
-      out = self._predict(state, self.to_device(batch))
-      if self.process_count > 1:
-        out = multihost_utils.process_allgather(out, tiled=True)
-      outs.append(jax.tree.map(lambda v: np.asarray(jax.device_get(v))[:size - pad], out))
-    return jax.tree.map(lambda *a: np.concatenate(a), *outs)
+    return over_rows(self, lambda batch: self._predict(state, batch),
+                     {"source": self.sources, "references": self.references})
 
   def _scores(self, edited, prefix):
     """Success, unchanged share, perceptual distance and Fréchet distance of `edited`."""

@@ -14,32 +14,11 @@ import os
 import jax
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 from matplotlib.figure import Figure
 
 from zoo.data import pipeline
-from zoo.evaluators import check_split
+from zoo.evaluators import check_split, collect_over_split
 from zoo.models import conv
-
-
-def collect(config, source, fn, to_device, process_index, process_count, *, keep=0):
-  """Runs the jitted `fn(batch) -> {name: [N]}` over one pass of `source`; returns
-  ({name: array over the good records, all processes}, the first `keep` records' host
-  batch of this process)."""
-  parts, first = [], None
-  for batch in pipeline.eval_batches(config.data, source,
-                                     local_batch_size=config.eval_batch_size // process_count,
-                                     process_index=process_index, process_count=process_count):
-    if first is None and keep:
-      first = {k: v[:keep] for k, v in batch.items()}
-    out = fn(to_device(batch))
-    parts.append(multihost_utils.process_allgather(out, tiled=True) if process_count > 1
-                 else jax.device_get(out))
-  if not parts:
-    return {}, first
-  out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
-  keep_rows = out.pop("mask") > 0
-  return {k: v[keep_rows] for k, v in out.items()}, first
 
 
 def ranking_accuracy(d, y) -> float:
@@ -54,7 +33,7 @@ def _per_pair(predict_fn, cpu_convolutions):
   compilations."""
   def per_pair(state, batch):
     out = predict_fn(state, batch)
-    return {"d": out["d"], "label": batch["label"], "mask": batch["mask"]}
+    return {"d": out["d"], "label": batch["label"]}
 
   return jax.jit(per_pair, compiler_options=conv.compiler_options(cpu_convolutions))
 
@@ -79,8 +58,7 @@ class Evaluator:
 
   def run(self, state, workdir=None) -> dict:
     keep = self.eval_config.get("pictures", 0)
-    out, first = collect(self.config, self.source, lambda b: self._per_pair(state, b),
-                         self.to_device, self.process_index, self.process_count, keep=keep)
+    out, first = collect_over_split(self, state, self._per_pair, first=keep)
     if not out or not len(out["d"]):
       raise ValueError(f"ranking evaluation: split '{self.eval_config.split}' of data "
                        f"'{self.config.data.name}' has no readable pairs")
@@ -89,8 +67,9 @@ class Evaluator:
     if workdir and self.process_index == 0:
       self._write_pair_lists(workdir)
       if keep and first is not None:
+        d = out["d"][np.searchsorted(out["index"], first["index"])]
         self._picture(os.path.join(workdir, f"pairs_{self.eval_config.split}.png"), first,
-                      out["d"][:keep], metrics)
+                      d, metrics)
     return metrics
 
   def _write_pair_lists(self, workdir):

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from zoo.data import pipeline, ucf101, word_vectors
-from zoo.evaluators import check_split
+from zoo.evaluators import check_split, collect_over_split
 
 # Query lists are the paper's (Li, Hu, Li 2016) with, for real UCF101, its table.
 PAPER_QUERIES = (
@@ -114,25 +114,17 @@ class Evaluator:
     self.query_vectors = np.stack([vectors.vector(q) for q in self.queries])
     self.query_vectors /= np.linalg.norm(self.query_vectors, axis=1, keepdims=True)
     self.intents = dict(i.split("=", 1) for i in eval_config.get("intents", ()))
-    self._embed = jax.jit(lambda state, batch: predict_fn(state, batch)["embedding"])
+    self._embed = jax.jit(lambda state, batch: {"embedding": predict_fn(state, batch)["embedding"],
+                                                "label": batch["label"]})
 
   def check(self):
     """Before training: the split's files are readable and it holds clips."""
     check_split(f"evals.{self.name}", self.config.data, self.eval_config.split, self.source)
 
   def _embeddings(self, state):
-    embeddings, labels = [], []
-    for batch in pipeline.eval_batches(
-        self.config.data, self.source,
-        local_batch_size=self.config.eval_batch_size // self.process_count,
-        process_index=self.process_index, process_count=self.process_count):
-      keep = batch["mask"] > 0
-      e = jax.device_get(self._embed(state, self.to_device(batch)))
-      # every process computed the global batch; keep this process's real rows
-      rows = np.asarray(e).reshape(self.process_count, -1, e.shape[-1])[self.process_index]
-      embeddings.append(rows[keep])
-      labels.append(batch["label"][keep])
-    return np.concatenate(embeddings), np.concatenate(labels)
+    """Unit embeddings and labels of every training clip, all processes' rows."""
+    out, _ = collect_over_split(self, state, self._embed)
+    return out["embedding"], out["label"]
 
   def run(self, state, workdir=None) -> dict:
     embeddings, labels = self._embeddings(state)

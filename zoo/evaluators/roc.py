@@ -29,12 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 from matplotlib.figure import Figure  # not pyplot: no global backend or state
 from sklearn import metrics as sk_metrics
 
 from zoo.data import pipeline
-from zoo.evaluators import check_split
+from zoo.evaluators import check_split, collect_over_split
 from zoo.evaluators.ensemble import Ensemble
 from zoo.models import conv
 
@@ -125,7 +124,7 @@ class Evaluator:
     def per_example(states, batch):
       logits = self.ensemble.logits(states, batch)
       return {"score": positive_log_odds(logits, first), "prediction": jnp.argmax(logits, axis=-1),
-              "label": batch["label"], "mask": batch["mask"]}
+              "label": batch["label"]}
 
     self._per_example = jax.jit(per_example, compiler_options=conv.compiler_options(
         config.get("cpu_convolutions")))
@@ -163,22 +162,10 @@ class Evaluator:
       positives = int((labels >= self.eval_config.positive_from).sum())
       self._require_both_classes(split, positives, len(labels) - positives)
 
-  def _gather(self, out):
-    if self.process_count > 1:
-      return multihost_utils.process_allgather(out, tiled=True)
-    return jax.device_get(out)
-
   def _predictions(self, states, split: str) -> dict:
     """Scores, predicted classes and labels of every (good) example of `split`."""
-    parts = [self._gather(self._per_example(states, self.to_device(batch)))
-             for batch in pipeline.eval_batches(
-                 self.config.data, self.sources[split],
-                 local_batch_size=self.config.eval_batch_size // self.process_count,
-                 process_index=self.process_index, process_count=self.process_count)]
-    out = {k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.zeros(0)
-           for k in ("score", "prediction", "label", "mask")}
-    keep = out.pop("mask") > 0
-    out = {k: v[keep] for k, v in out.items()}
+    out, _ = collect_over_split(self, states, self._per_example, self.sources[split])
+    out = {k: out.get(k, np.zeros(0)) for k in ("score", "prediction", "label")}
     out["positive"] = out["label"] >= self.eval_config.positive_from
     positives = int(out["positive"].sum())
     self._require_both_classes(split, positives, len(out["positive"]) - positives)

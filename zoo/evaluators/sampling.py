@@ -3,16 +3,16 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 
 from zoo.data import pipeline
+from zoo.evaluators import over_rows
 from zoo.models import conv
 from zoo.tasks import adversarial
 
 
 class Sampler:
   """`sampler(state, noise, labels)` -> host samples [N, ...], in global batches of
-  `config.eval_batch_size` sharded like every batch (padded, then trimmed)."""
+  `config.eval_batch_size`, each process generating its share (`over_rows`)."""
 
   def __init__(self, config, predict_fn, to_device, process_index=0, process_count=1):
     self.config, self.to_device = config, to_device
@@ -33,20 +33,9 @@ class Sampler:
     return np.random.default_rng(seed).integers(0, self.num_classes, n).astype(np.int32)
 
   def __call__(self, state, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    size, n = self.config.eval_batch_size, len(noise)
-    local = size // self.process_count
-    rows = slice(self.process_index * local, (self.process_index + 1) * local)
-    out = []
-    for start in range(0, n, size):
-      z, y = noise[start:start + size], labels[start:start + size]
-      pad = size - len(z)
-      z = np.concatenate([z, np.zeros((pad,) + z.shape[1:], z.dtype)])
-      y = np.concatenate([y, np.zeros(pad, y.dtype)])
-      samples = self._predict(state, self.to_device({"noise": z[rows], "label": y[rows]}))
-      if self.process_count > 1:
-        samples = multihost_utils.process_allgather(samples, tiled=True)
-      out.append(np.asarray(jax.device_get(samples), np.float32)[:size - pad])
-    return np.concatenate(out)
+    out = over_rows(self, lambda batch: self._predict(state, batch),
+                    {"noise": noise, "label": labels})
+    return np.asarray(out, np.float32)
 
 
 def real_examples(config, split: str, fields=()):

@@ -15,8 +15,7 @@ import jax
 import numpy as np
 
 from zoo.data import pipeline
-from zoo.evaluators import check_split
-from zoo.evaluators.ranking import collect
+from zoo.evaluators import check_split, collect_over_split
 from zoo.evaluators.roc import auc
 from zoo.models import conv
 
@@ -48,8 +47,7 @@ def accuracy(scores, labels, threshold: float) -> float:
 def _per_image(predict_fn, cpu_convolutions):
   """The jitted per-image outputs; one per task, shared by evaluators of several splits."""
   def per_image(state, batch):
-    return {"score": predict_fn(state, batch)["score"], "label": batch["label"],
-            "mask": batch["mask"]}
+    return {"score": predict_fn(state, batch)["score"], "label": batch["label"]}
 
   return jax.jit(per_image, compiler_options=conv.compiler_options(cpu_convolutions))
 
@@ -79,8 +77,7 @@ class Evaluator:
       check_split(f"evals.{self.name}", self.config.data, split, source)
 
   def _scores(self, state, split):
-    out, _ = collect(self.config, self.sources[split], lambda b: self._per_image(state, b),
-                     self.to_device, self.process_index, self.process_count)
+    out, _ = collect_over_split(self, state, self._per_image, self.sources[split])
     if not out or not len(out["score"]):
       raise ValueError(f"score classification: split '{split}' has no readable images")
     return out["score"], out["label"]

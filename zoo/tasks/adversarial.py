@@ -34,6 +34,7 @@ import optax
 
 from zoo.data import pipeline
 from zoo.tasks import gan_losses, optimizers
+from zoo.tasks.sharding import along_data
 
 NETWORKS = ("generator", "discriminator")
 
@@ -109,7 +110,12 @@ class Task:
   def _labels(self, key, n):
     if not self.num_classes:
       return None
-    return jax.random.randint(key, (n,), 0, self.num_classes)
+    return along_data(jax.random.randint(key, (n,), 0, self.num_classes))
+
+  def _noise(self, key):
+    """m noise vectors, split along `data` like the real minibatch: each device generates
+    (and D judges) its share of the samples."""
+    return along_data(sample_noise(self.config.gan, key, self.m))
 
   def init(self, rng) -> AdversarialState:
     g_key, d_key = jax.random.split(rng)
@@ -156,9 +162,9 @@ class Task:
     real, real_labels, key = inputs
     z_key, y_key, gp_key = jax.random.split(key, 3)
     fake_labels = self._labels(y_key, self.m)
-    fake, _ = self._apply(self.generator, params_g, model_state_g,
-                          sample_noise(c, z_key, self.m), fake_labels, train=True)
-    fake = jax.lax.stop_gradient(fake)
+    fake, _ = self._apply(self.generator, params_g, model_state_g, self._noise(z_key),
+                          fake_labels, train=True)
+    fake = along_data(jax.lax.stop_gradient(fake))
 
     def loss_fn(params):
       # Real and generated samples pass separately (their own batch statistics), as in DCGAN.
@@ -199,17 +205,19 @@ class Task:
     d_metrics = []
     for j in range(self.k):
       carry, metrics = self._d_update(
-          state_g, carry, (reals[j], None if real_labels is None else real_labels[j], keys[j]))
+          state_g, carry, (along_data(reals[j]),
+                           None if real_labels is None else along_data(real_labels[j]), keys[j]))
       d_metrics.append(metrics)
     d_metrics = jax.tree.map(lambda *v: jnp.stack(v), *d_metrics)
     params_d, model_state_d, opt_d, d_updates = carry
 
     z_key, y_key = jax.random.split(g_key)
-    z, labels = sample_noise(c, z_key, self.m), self._labels(y_key, self.m)
+    z, labels = self._noise(z_key), self._labels(y_key, self.m)
 
     def g_loss_fn(params):
       fake, ms = self._apply(self.generator, params, state.model_state["generator"], z, labels,
                              train=True)
+      fake = along_data(fake)
       # D as in its own updates (training mode); its batch statistics are not updated here.
       d_fake, _ = self._apply(self.discriminator, params_d, model_state_d, fake, labels,
                               train=True)

@@ -48,6 +48,7 @@ import optax
 from zoo import checkpoints
 from zoo.models import attribute_gan
 from zoo.tasks import adversarial, classification, optimizers
+from zoo.tasks.sharding import along_data
 
 NETWORKS = ("generator", "discriminator", "attribute_discriminator")
 
@@ -204,7 +205,7 @@ class Task:
     picks = jax.random.categorical(key, jnp.broadcast_to(logits, (n * r, n)))
     # Without any face with the attribute in the batch, no source is edited this step.
     source = (1 - has) * jnp.any(has > 0)
-    return images, has, source, images[picks].reshape((n, r) + images.shape[1:])
+    return images, has, source, along_data(images[picks].reshape((n, r) + images.shape[1:]))
 
   def _update(self, name, grads, state):
     updates, opt = self.tx.update(grads, state.opt_state[name], state.params[name])
@@ -213,7 +214,8 @@ class Task:
   def train_step(self, state: ManipulationState, batch, rng):
     m = self.config.manipulation
     images, has, source, references = self._pair(batch, rng)
-    target = jax.lax.stop_gradient(self._generate(state.params["generator"], images, references))
+    target = along_data(jax.lax.stop_gradient(
+        self._generate(state.params["generator"], images, references)))
 
     def d_loss_fn(p):
       return discriminator_loss(self._d(p, images), self._d(p, target), jnp.ones_like(has),
@@ -229,7 +231,7 @@ class Task:
     phi_source = self.phi.features(images)
 
     def g_loss_fn(p):
-      target = self._generate(p, images, references)
+      target = along_data(self._generate(p, images, references))
       content = perceptual_distance(self.phi.features(target), phi_source, m.perceptual_layers)
       terms = {"content_loss": masked_mean(content, source),
                "adversarial_loss": masked_mean(jax.nn.softplus(-self._d(params_d, target)),
