@@ -46,7 +46,7 @@ test: $(STAMP)
 
 test-all: $(KERAS_STAMP)
 	$(MALLOC) $(PY) -m pytest -q -n 2
-	$(MALLOC) $(PY) scripts/smoke_table.py
+	$(MALLOC) $(PY) -m launch.smoke_table
 
 bench: $(STAMP)
 	XLA_FLAGS= $(PY) -m benchmarks.step --experiment=$(BENCH_EXPERIMENT)

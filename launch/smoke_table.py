@@ -1,7 +1,7 @@
 """Runs every `:smoke` variant of every experiment on N devices and prints a table of
 variant -> ok / error (the run's one-line error).
 
-  python scripts/smoke_table.py [--devices=8] [--dir=DIR] [--only=NAME,...]
+  python -m launch.smoke_table [--devices=8] [--dir=DIR] [--only=NAME,...]
 
 Each variant runs as `launch.run` in a process of its own (fake CPU devices on the CPU,
 `--xla_force_host_platform_device_count`), one after another, its workdir in DIR (default:
@@ -16,7 +16,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def smoke_variants():
