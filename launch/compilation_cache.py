@@ -26,6 +26,11 @@ from absl import flags
 
 ENV = "ZOO_COMPILATION_CACHE_DIR"
 SIZE_LIMIT_BYTES = 8 * 2**30  # least recently used entries are evicted beyond it
+# Only programs that took this long to compile are written: train steps, evaluators and
+# initialisers, not the many small programs of eager operations (each write scans the
+# folder to keep it under the size bound, so thousands of tiny entries would cost more
+# than they save).
+MIN_COMPILE_SECONDS = 1.0
 _HITS, _MISSES = "/jax/compilation_cache/cache_hits", "/jax/compilation_cache/cache_misses"
 
 
@@ -61,7 +66,7 @@ def enable(directory: str | None) -> str | None:
   import jax  # pylint: disable=import-outside-toplevel
   path = os.path.join(os.path.abspath(os.path.expanduser(directory)), f"cpu-{_cpu_id()}")
   jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
   jax.config.update("jax_compilation_cache_max_size", SIZE_LIMIT_BYTES)
   _Counter.install()

@@ -107,6 +107,7 @@ def test_references_have_the_attribute_and_sources_lack_it(monkeypatch):
     assert np.abs(positives - r).reshape(len(positives), -1).max(1).min() == 0
 
 
+@pytest.mark.slow  # compiles the three networks' step for 8 devices: ~1-3 min; the smoke run trains them
 def test_a_step_moves_each_network_with_its_own_optimizer_state(monkeypatch):
   # No generator loss at all: the generator and its optimizer state stay put, the two
   # discriminators move.
@@ -115,15 +116,16 @@ def test_a_step_moves_each_network_with_its_own_optimizer_state(monkeypatch):
   state = task.init(jax.random.key(0))
   new, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
   assert int(new.step) == 1 and all(np.isfinite(float(v)) for v in metrics.values())
-  moved = lambda a, b: max(float(jnp.abs(x - y).max()) for x, y in zip(
+  state, new = jax.device_get((state, new))  # numpy: eager ops would compile per shape
+  moved = lambda a, b: max(float(np.abs(x - y).max()) for x, y in zip(
       jax.tree.leaves(a), jax.tree.leaves(b)))
   assert moved(state.params["generator"], new.params["generator"]) == 0
   assert moved(state.params["discriminator"], new.params["discriminator"]) > 0
   assert moved(state.params["attribute_discriminator"], new.params["attribute_discriminator"]) > 0
   float_leaves = lambda s: [x for x in jax.tree.leaves(s) if x.dtype == jnp.float32]
-  assert max(float(jnp.abs(x).max()) for x in float_leaves(new.opt_state["generator"])) == 0
+  assert max(float(np.abs(x).max()) for x in float_leaves(new.opt_state["generator"])) == 0
   for name in ("discriminator", "attribute_discriminator"):
-    assert max(float(jnp.abs(x).max()) for x in float_leaves(new.opt_state[name])) > 0
+    assert max(float(np.abs(x).max()) for x in float_leaves(new.opt_state[name])) > 0
     # Each optimizer state has the shapes of its own network's parameters.
     shapes = {x.shape for x in jax.tree.leaves(new.params[name])}
     assert {x.shape for x in float_leaves(new.opt_state[name])} <= shapes
