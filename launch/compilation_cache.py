@@ -14,7 +14,8 @@ Safety when processes or hosts share it:
 - Only process 0 of a multi-process run writes entries (JAX's rule); every process reads.
 - With a size bound JAX takes a file lock (`filelock`) around each read and write, so a
   reader never sees a half-written entry; the bound keeps the least recently used
-  entries (`SIZE_LIMIT_BYTES`).
+  entries (`SIZE_LIMIT_BYTES`). Programs that compiled in under `MIN_COMPILE_SECONDS` are
+  not written.
 - On a shared file system without working POSIX locks a lock can time out: JAX then warns
   and compiles as if the entry were absent. A damaged entry is the same: a warning and a
   compilation, never a wrong program (entries are zlib-compressed, with a checksum).
