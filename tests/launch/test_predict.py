@@ -191,6 +191,7 @@ def test_relative_aesthetics_scores_ranks_and_pairs(tmp_path):
                                                   "summary.md"]
 
 
+@pytest.mark.slow  # a GAN smoke run first: ~22 s (make test's 10-minute budget)
 def test_gan_samples_redraw_the_evaluation_grid(tmp_path):
   """`num=rows*cols` from the samples evaluation's seed gives its grid pixel for pixel;
   walks start and end at their own noise vectors."""

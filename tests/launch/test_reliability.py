@@ -138,6 +138,7 @@ def test_second_run_on_a_busy_workdir_is_refused(tmp_path):
     assert first.wait(timeout=120) == 0  # the first run is unharmed and saves
 
 
+@pytest.mark.slow  # four launches: ~25 s (make test's 10-minute budget)
 def test_workdir_of_another_experiment_is_refused_unless_restart(tmp_path):
   launch(SMOKE, f"--workdir={tmp_path}", "--config.total_steps=2")
   other = ("--experiment=imagenet_vgg_f:synthetic", f"--workdir={tmp_path}",

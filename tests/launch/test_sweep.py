@@ -168,6 +168,7 @@ def test_cli_errors_come_before_anything_runs(tmp_path):
   assert os.listdir(workdir) == ["sweep.json"]
 
 
+@pytest.mark.slow  # three launch.run settings: ~30 s (make test's 10-minute budget)
 def test_sweep_survives_a_failure_then_reruns_and_skips(tmp_path):
   workdir = str(tmp_path / "sweep")
   first, second = (os.path.join(workdir, f"label_smoothing={v}") for v in ("0", "0.3"))
