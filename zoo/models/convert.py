@@ -171,20 +171,28 @@ def _resnet_targets(stage_sizes):
   yield "predictions", Target("dense", ("head",))
 
 
-def _match_resnet(layers, model, file):
+def _match_by_name(layers, model, file, targets, keras_name, example, top):
+  """Pairs Keras layers with ours by Keras' layer names (`targets`: name -> Target, in
+  Keras' order); the `top` layers are optional together (a _notop file)."""
   template = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
-  expected = dict(_resnet_targets(model.stage_sizes))
+  expected = dict(targets)
   found = dict(layers)
   for name in found:
     if name not in expected:
-      raise ConversionError(f"{file}: layer '{name}' is not a layer of Keras' ResNet50 "
-                            f"(expected names such as conv2_block1_1_conv)")
-  if "predictions" not in found:  # a _notop file
-    del expected["predictions"]
+      raise ConversionError(f"{file}: layer '{name}' is not a layer of Keras' {keras_name} "
+                            f"(expected names such as {example})")
+  if not any(name in found for name in top):  # a _notop file
+    for name in top:
+      del expected[name]
   for name in expected:
     if name not in found:
-      raise ConversionError(f"{file}: has no layer '{name}' of Keras' ResNet50")
+      raise ConversionError(f"{file}: has no layer '{name}' of Keras' {keras_name}")
   return template, [(name, found[name], target) for name, target in expected.items()]
+
+
+def _match_resnet(layers, model, file):
+  return _match_by_name(layers, model, file, _resnet_targets(model.stage_sizes), "ResNet50",
+                        example="conv2_block1_1_conv", top=("predictions",))
 
 
 def _vgg_targets(depth):
@@ -199,22 +207,8 @@ def _vgg_targets(depth):
 
 
 def _match_vgg(layers, model, file):
-  template = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
-  keras_name = f"VGG{model.depth}"
-  expected = dict(_vgg_targets(model.depth))
-  found = dict(layers)
-  for name in found:
-    if name not in expected:
-      raise ConversionError(f"{file}: layer '{name}' is not a layer of Keras' {keras_name} "
-                            f"(expected names such as block1_conv1)")
-  top = ("fc1", "fc2", "predictions")
-  if not any(name in found for name in top):  # a _notop file: the convolutions alone
-    for name in top:
-      del expected[name]
-  for name in expected:
-    if name not in found:
-      raise ConversionError(f"{file}: has no layer '{name}' of Keras' {keras_name}")
-  return template, [(name, found[name], target) for name, target in expected.items()]
+  return _match_by_name(layers, model, file, _vgg_targets(model.depth), f"VGG{model.depth}",
+                        example="block1_conv1", top=("fc1", "fc2", "predictions"))
 
 
 MODELS = {
