@@ -1,13 +1,26 @@
 """Every test sees eight CPU devices, so sharding bugs show up on a laptop. Tests and the
 runs they launch share one persistent compilation cache (`launch/compilation_cache.py`:
 `$ZOO_COMPILATION_CACHE_DIR`, else the user's), so the pytest workers and a second
-`make test` read the steps compiled before; no test depends on what it holds."""
+`make test` read the steps compiled before; no test depends on what it holds.
+
+`$ZOO_TEST_XLA_FLAGS` joins every test process's XLA_FLAGS (not the benchmarks' tests,
+which time programs): `make test`, whose tests compile far more than they run, sets
+`--xla_backend_optimization_level=0` (README, "Tests")."""
 import os
 import socket
 import subprocess
 import sys
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+EXTRA_XLA_FLAGS = os.environ.get("ZOO_TEST_XLA_FLAGS", "")
+
+
+def xla_flags(devices: int = 8) -> str:
+  """XLA_FLAGS for a test process with `devices` CPU devices."""
+  return f"--xla_force_host_platform_device_count={devices} {EXTRA_XLA_FLAGS}".strip()
+
+
+if EXTRA_XLA_FLAGS not in os.environ.setdefault("XLA_FLAGS", xla_flags()):
+  os.environ["XLA_FLAGS"] += f" {EXTRA_XLA_FLAGS}"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
@@ -20,8 +33,7 @@ compilation_cache.enable(os.environ[compilation_cache.ENV])
 
 def launch(*args, devices=8, check=True, timeout=600, wait=True):
   """Runs `python -m launch.run ARGS` in a subprocess with `devices` CPU devices."""
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             PYTHONUNBUFFERED="1")
+  env = dict(os.environ, XLA_FLAGS=xla_flags(devices), PYTHONUNBUFFERED="1")
   command = [sys.executable, "-m", "launch.run", *args]
   if not wait:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,

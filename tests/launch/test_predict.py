@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, launch
+from conftest import ROOT, launch, xla_flags
 from zoo import predict
 from zoo.data import image_transforms, pipeline
 
 
 def run_predict(*args, devices=8):
   """`python -m launch.predict ARGS` in a subprocess: (exit status, stdout, stderr)."""
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = dict(os.environ, XLA_FLAGS=xla_flags(devices))
   proc = subprocess.run([sys.executable, "-m", "launch.predict", *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=600)
   return proc.returncode, proc.stdout, proc.stderr

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import experiments.imagenet_vgg_f
-from conftest import ROOT, error_line, training_started
+from conftest import ROOT, error_line, training_started, xla_flags
 from launch import config as config_lib
 from launch import sweep
 from launch.sweep import Axis
@@ -23,7 +23,7 @@ TINY = ("--config.total_steps=2", "--config.data.num_train=64", "--config.data.n
 
 def run_sweep(*args, wait=True):
   """Runs `python -m launch.sweep ARGS` in a subprocess with eight CPU devices."""
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+  env = dict(os.environ, XLA_FLAGS=xla_flags(),
              PYTHONUNBUFFERED="1")
   command = [sys.executable, "-m", "launch.sweep", f"--experiment={SPEC}", *args]
   if not wait:
