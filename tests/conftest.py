@@ -5,7 +5,7 @@ runs they launch share one persistent compilation cache (`launch/compilation_cac
 
 `$ZOO_TEST_XLA_FLAGS` joins every test process's XLA_FLAGS (not the benchmarks' tests,
 which time programs): `make test`, whose tests compile far more than they run, sets
-`--xla_backend_optimization_level=0` (README, "Tests")."""
+`--xla_backend_optimization_level=0` (README)."""
 import os
 import socket
 import subprocess

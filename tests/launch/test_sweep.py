@@ -23,8 +23,7 @@ TINY = ("--config.total_steps=2", "--config.data.num_train=64", "--config.data.n
 
 def run_sweep(*args, wait=True):
   """Runs `python -m launch.sweep ARGS` in a subprocess with eight CPU devices."""
-  env = dict(os.environ, XLA_FLAGS=xla_flags(),
-             PYTHONUNBUFFERED="1")
+  env = dict(os.environ, XLA_FLAGS=xla_flags(), PYTHONUNBUFFERED="1")
   command = [sys.executable, "-m", "launch.sweep", f"--experiment={SPEC}", *args]
   if not wait:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
