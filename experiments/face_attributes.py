@@ -34,6 +34,9 @@ judge's own errors), Fréchet 1396 / 917 / 283 / 367 (floor 80, true edits 62). 
 manipulation.judge=`, the default before the judge stage): success 0.76, unchanged 0.888,
 Fréchet 241 (floor 137): the two judges agree within 0.03 on success here; the
 perceptual network is the weaker reader (unchanged 0.908 even on the unedited sources).
+On 8 fake CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count=8`, the
+manipulation stage only, 732 s) the path differs (success 0.05 / 0.01 / 0.90 by 200 / 400
+/ 600: sharded reductions) and ends at success 0.78, unchanged 0.924, Fréchet 316.
 The targets (`triplets_Eyeglasses.png`) carry rings at the eyes, the mask sits on
 the eyes, and speckles cover the hair and face. `--config.manipulation.content_weight=30` (the
 perceptual loss is ~0.03 against ~1 for each adversarial loss at weight 1) kept more of
