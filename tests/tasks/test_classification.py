@@ -12,12 +12,16 @@ from experiments import _classification, dr_inception_v3
 from zoo.tasks import classification, optimizers
 
 
-class ToyAux(nn.Module):
-  """Linear classifier with one auxiliary head, returned only in training."""
+class Toy(nn.Module):
+  """The fields `classification.build_model` gives a network."""
   num_classes: int
   dtype: object = jnp.float32
   param_dtype: object = jnp.float32
   conv_matmul_grads: object = None
+
+
+class ToyAux(Toy):
+  """Linear classifier with one auxiliary head, returned only in training."""
 
   @nn.compact
   def __call__(self, x, train=False):
@@ -81,12 +85,8 @@ def test_multi_crop_prediction_averages_the_crops_distributions(monkeypatch):
   np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-7)
 
 
-class ToyBN(nn.Module):
+class ToyBN(Toy):
   """Dense, batch norm, dense: a network with batch statistics."""
-  num_classes: int
-  dtype: object = jnp.float32
-  param_dtype: object = jnp.float32
-  conv_matmul_grads: object = None
 
   @nn.compact
   def __call__(self, x, train=False):

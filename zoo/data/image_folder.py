@@ -35,7 +35,7 @@ def class_names(data_config) -> tuple[str, ...]:
 
 
 def num_classes(data_config) -> int:
-  return len(classes(data_config.dir, data_config.train_split))
+  return len(class_names(data_config))
 
 
 class ImageFolderSource:
